@@ -1,0 +1,57 @@
+"""A check at the desk: the verdict, recorded in the audit log (and the outbox when offline)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from edge import store
+from edge.config import Policy
+from edge.verdict import CheckRequest, OnlineSource, Source, Verdict, decide
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    verdict: Verdict
+    audit_id: int
+    outbox_id: int | None
+
+
+def run_check(
+    conn: sqlite3.Connection,
+    request: CheckRequest,
+    policy: Policy,
+    online: OnlineSource | None = None,
+    clock: Callable[[], datetime] = store.utcnow,
+) -> CheckResult:
+    """Decide, then record the check: one audit entry, and an outbox entry for every check
+    decided from the cache or a declaration (to be re-checked when the network returns)."""
+    now = clock()
+    verdict = decide(request, conn, policy, now, online)
+    entry = {
+        "at": now.isoformat(),
+        "method": request.method.value,
+        "inputs_hash": store.inputs_hash(conn, request.personal_inputs()),
+        "verdict": verdict.outcome.value,
+        "validity": int(verdict.validity) if verdict.validity else None,
+        "source": verdict.source.value,
+        "data_as_of": verdict.as_of.isoformat() if verdict.as_of else None,
+        "data_age_seconds": verdict.age_seconds,
+        "record_id": verdict.record.record_id if verdict.record else None,
+        "detail": json.dumps(
+            {"reason": verdict.reason, "document": request.document.value,
+             "copay_percent": verdict.copay_percent,
+             "warnings": [w.code for w in verdict.warnings]},
+            separators=(",", ":"),
+        ),
+    }
+    outbox_id = None
+    with store.transaction(conn):
+        audit_id = store.append_audit(conn, entry)
+        if verdict.source in (Source.CACHE, Source.DECLARATION):
+            outbox_id = store.add_to_outbox(conn, audit_id, request.personal_inputs(), verdict.outcome.value,
+                                            verdict.source.value, verdict.copay_percent)
+    return CheckResult(verdict, audit_id, outbox_id)

@@ -1,0 +1,311 @@
+"""The qualification record (資格情報) and the documents a patient may present.
+
+The record mirrors the result fields of the qualification terminal's XML
+(ResultOfQualificationConfirmation, domain.md §5). Document rules are data
+(DOCUMENT_RULES), not code branches, so that a change of procedure is a change
+of a table row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import date, datetime, timedelta
+from enum import Enum, IntEnum
+
+from edge.numbers import age_on
+
+
+class Validity(IntEnum):
+    """QualificationValidity as the national system answers it."""
+
+    VALID = 1  # 有効
+    INVALID = 2  # 無効
+    INVALID_NEWER_EXISTS = 3  # 無効（新しい資格あり）
+    NOT_FOUND = 4  # 該当資格なし
+    MULTIPLE = 5  # 複数該当
+
+    @property
+    def label_ja(self) -> str:
+        return {1: "有効", 2: "無効", 3: "無効（新しい資格あり）", 4: "該当資格なし", 5: "複数該当"}[self]
+
+
+@dataclass(frozen=True)
+class QualificationRecord:
+    """資格情報: one person's qualification under one insurer."""
+
+    record_id: int
+    insurer_number: str  # 保険者番号 (6 or 8 digits)
+    insurer_name: str  # 保険者名称
+    symbol: str  # 記号 (normalised; empty for 後期高齢者)
+    number: str  # 番号
+    branch: str  # 枝番 (2 digits, or empty)
+    personal_family: int  # 本人・家族の別: 1 本人, 2 家族
+    name: str  # 氏名 (may contain ● for characters the system cannot show)
+    name_kana: str  # 氏名カナ
+    birth_date: date  # 生年月日
+    sex: int  # 1 男, 2 女
+    qualification_date: date  # 資格取得年月日
+    as_of: datetime  # when the national system last confirmed this record (UTC)
+    name_other: str = ""  # 氏名（その他）: 通称 etc.
+    address: str | None = None  # 住所 (None when 不開示)
+    post_number: str | None = None  # 郵便番号
+    disqualification_date: date | None = None  # 資格喪失年月日: first day without cover
+    loss_reason: str = ""  # 資格喪失事由
+    card_classification: str = ""  # 被保険者証区分
+    valid_from: date | None = None  # 有効開始年月日
+    valid_until: date | None = None  # 有効終了年月日
+    copay_percent: int | None = None  # 一部負担金割合 ("030" → 30)
+    preschool: bool = False  # 未就学区分
+    elderly_copay_percent: int | None = None  # 高齢受給者証: 負担割合
+    elderly_valid_from: date | None = None
+    elderly_valid_until: date | None = None
+    limit_class: str = ""  # 限度額適用区分 code: A01–A06, B01–B10
+    specific_diseases: tuple[str, ...] = ()  # 特定疾病 (名称)
+    nondisclosure: bool = False  # 不開示
+    validity: Validity = Validity.VALID  # as last answered by the national system
+    patient_id: str = ""  # 診察券番号 / 照会番号 of this facility
+    card_link: str = ""  # keyed hash of the card's auth certificate
+
+    @property
+    def personal_family_ja(self) -> str:
+        return {1: "本人", 2: "家族"}.get(self.personal_family, "")
+
+    @property
+    def limit_class_ja(self) -> str:
+        return LIMIT_CLASSES.get(self.limit_class, "")
+
+    def validity_on(self, day: date) -> Validity:
+        """Validity on a given day: a loss or an end of validity that has come counts."""
+        if self.validity != Validity.VALID:
+            return self.validity
+        if self.disqualification_date and day >= self.disqualification_date:
+            return Validity.INVALID
+        if day < self.qualification_date:
+            return Validity.INVALID
+        if self.valid_until and day > self.valid_until:
+            return Validity.INVALID
+        return Validity.VALID
+
+    def copay_percent_on(self, day: date) -> int:
+        """負担割合 to charge: the elderly certificate's, else the record's, else by age."""
+        if (
+            self.elderly_copay_percent is not None
+            and (self.elderly_valid_from is None or self.elderly_valid_from <= day)
+            and (self.elderly_valid_until is None or day <= self.elderly_valid_until)
+        ):
+            return self.elderly_copay_percent
+        if self.copay_percent is not None:
+            return self.copay_percent
+        return copay_by_age(self.birth_date, day)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, (date, datetime)):
+                data[key] = value.isoformat()
+        data["validity"] = int(self.validity)
+        data["specific_diseases"] = list(self.specific_diseases)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> QualificationRecord:
+        kwargs = {}
+        for f in fields(cls):
+            if f.name not in data:
+                continue
+            value = data[f.name]
+            kwargs[f.name] = _coerce(f.name, value)
+        return cls(**kwargs)
+
+
+_DATE_FIELDS = {
+    "birth_date", "qualification_date", "disqualification_date", "valid_from",
+    "valid_until", "elderly_valid_from", "elderly_valid_until",
+}
+
+
+def _coerce(name: str, value):
+    if value is None or value == "":
+        return None if name in _DATE_FIELDS else value
+    if name in _DATE_FIELDS:
+        return value if isinstance(value, date) else date.fromisoformat(value)
+    if name == "as_of":
+        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    if name == "validity":
+        return Validity(int(value))
+    if name == "specific_diseases":
+        return tuple(json.loads(value) if isinstance(value, str) else value)
+    if name in ("preschool", "nondisclosure"):
+        return bool(value)
+    return value
+
+
+# 限度額適用区分 codes (domain.md §5).
+LIMIT_CLASSES = {
+    "A01": "ア", "A02": "イ", "A03": "ウ", "A04": "エ", "A05": "オ", "A06": "オ（境）",
+    "B01": "現役並みⅢ", "B02": "現役並みⅡ", "B03": "現役並みⅠ", "B04": "一般Ⅱ",
+    "B05": "一般Ⅰ", "B06": "低所得Ⅱ", "B07": "低所得Ⅰ", "B08": "低所得Ⅰ（老福）",
+    "B09": "低所得Ⅰ（境）", "B10": "一般Ⅰ（境）",
+}
+
+
+# ---- copay by age (the 申立 provisional rules, 保発0710第1号) -------------------
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+def preschool_until(birth: date) -> date:
+    """Last day as 未就学児: the first 31 March on or after the day one reaches 6.
+
+    Legally one reaches an age the day before the birthday.
+    """
+    reach = _add_years(birth, 6) - timedelta(days=1)
+    march = date(reach.year, 3, 31)
+    return march if reach <= march else date(reach.year + 1, 3, 31)
+
+
+def elderly_from(birth: date) -> date:
+    """First day of the 70+ rules: the 1st of the month after the day one reaches 70."""
+    reach = _add_years(birth, 70) - timedelta(days=1)
+    return date(reach.year + (reach.month == 12), reach.month % 12 + 1, 1)
+
+
+def kouki_from(birth: date) -> date:
+    """First day of 後期高齢者医療: the 75th birthday."""
+    return _add_years(birth, 75)
+
+
+class IncomeClass(str, Enum):
+    """Income status that sets the copay of people aged 70 and over."""
+
+    GENERAL = "general"  # 一般・低所得
+    CERTAIN = "certain"  # 一定以上所得 (75+ only: 2割)
+    ACTIVE = "active"  # 現役並み所得 (3割)
+
+
+def copay_by_age(birth: date, day: date, income: IncomeClass | None = None) -> int:
+    """Copay percent from age and income: 30, 未就学児 20, 70–74 20 (現役並み 30),
+    75+ 10 (一定以上 20, 現役並み 30). Unknown income counts as 一般."""
+    if day <= preschool_until(birth):
+        return 20
+    if day < elderly_from(birth):
+        return 30
+    if income == IncomeClass.ACTIVE:
+        return 30
+    if day < kouki_from(birth):
+        return 20
+    return 20 if income == IncomeClass.CERTAIN else 10
+
+
+def is_elderly(birth: date, day: date) -> bool:
+    return day >= elderly_from(birth)
+
+
+def is_preschool(birth: date, day: date) -> bool:
+    return day <= preschool_until(birth)
+
+
+def age_band_ja(birth: date, day: date) -> str:
+    if is_preschool(birth, day):
+        return "未就学児"
+    if day >= kouki_from(birth):
+        return "75歳以上"
+    if is_elderly(birth, day):
+        return "70〜74歳"
+    return f"{age_on(birth, day)}歳"
+
+
+# ---- documents (domain.md §2) ----------------------------------------------
+
+class DocumentKind(str, Enum):
+    MYNA_CARD = "myna_card"  # マイナ保険証
+    SMARTPHONE = "smartphone"  # スマホ保険証
+    ELIGIBILITY_CERTIFICATE = "eligibility_certificate"  # 資格確認書
+    NOTICE = "notice"  # 資格情報のお知らせ
+    PORTAL = "portal"  # マイナポータル 資格情報画面
+    LEGACY_CARD = "legacy_card"  # 健康保険証（従来）
+    DECLARATION = "declaration"  # 被保険者資格申立書
+
+
+@dataclass(frozen=True)
+class DocumentRule:
+    """What a document is worth at the desk."""
+
+    label_ja: str
+    requires_card: bool = False  # only together with the マイナンバーカード
+    honours_printed_validity: bool = False  # refused after the 有効期限 printed on it
+    printed_validity_at_most: date | None = None  # a law capped every printed validity
+    expired_accepted_until: date | None = None  # after expiry, still accepted until...
+    expired_needs_online: bool = False  # ...but only after an online check by numbers
+
+
+DOCUMENT_RULES: dict[DocumentKind, DocumentRule] = {
+    DocumentKind.MYNA_CARD: DocumentRule("マイナ保険証"),
+    DocumentKind.SMARTPHONE: DocumentRule("スマホ保険証"),
+    DocumentKind.ELIGIBILITY_CERTIFICATE: DocumentRule("資格確認書", honours_printed_validity=True),
+    DocumentKind.NOTICE: DocumentRule("資格情報のお知らせ", requires_card=True),
+    DocumentKind.PORTAL: DocumentRule("マイナポータル資格情報画面", requires_card=True),
+    # No new issue since 2024-12-02, all expired by 2025-12-01; 事務連絡 2025-11-12 let
+    # expired cards be accepted after an online check by numbers until 2026-03-31.
+    DocumentKind.LEGACY_CARD: DocumentRule(
+        "健康保険証（従来）",
+        honours_printed_validity=True,
+        printed_validity_at_most=date(2025, 12, 1),
+        expired_accepted_until=date(2026, 3, 31),
+        expired_needs_online=True,
+    ),
+    DocumentKind.DECLARATION: DocumentRule("被保険者資格申立書"),
+}
+
+
+@dataclass(frozen=True)
+class DocumentDecision:
+    accepted: bool
+    needs_online: bool = False
+    reason_en: str = ""
+    reason_ja: str = ""
+
+
+def judge_document(
+    kind: DocumentKind,
+    day: date,
+    card_presented: bool = False,
+    printed_valid_until: date | None = None,
+) -> DocumentDecision:
+    """Whether a presented document may be used today, and on what condition."""
+    rule = DOCUMENT_RULES[kind]
+    if rule.requires_card and not card_presented:
+        return DocumentDecision(
+            False,
+            reason_en=f"{kind.value} is valid only together with the My Number Card",
+            reason_ja=f"{rule.label_ja}はマイナンバーカードと一緒に提示された場合のみ使えます",
+        )
+    if not rule.honours_printed_validity:
+        return DocumentDecision(True)
+    valid_until = printed_valid_until
+    if rule.printed_validity_at_most and (
+        valid_until is None or valid_until > rule.printed_validity_at_most
+    ):
+        valid_until = rule.printed_validity_at_most
+    if valid_until is None or day <= valid_until:
+        return DocumentDecision(True)
+    if rule.expired_accepted_until and day <= rule.expired_accepted_until:
+        return DocumentDecision(
+            True,
+            needs_online=rule.expired_needs_online,
+            reason_en=f"{kind.value} expired on {valid_until}; accepted until "
+            f"{rule.expired_accepted_until} after an online check",
+            reason_ja=f"{rule.label_ja}は期限切れ（{valid_until}）。"
+            f"{rule.expired_accepted_until}まではオンライン確認を条件に使えます",
+        )
+    return DocumentDecision(
+        False,
+        reason_en=f"{kind.value} expired on {valid_until} and can no longer be used",
+        reason_ja=f"{rule.label_ja}は有効期限（{valid_until}）を過ぎているため使えません。"
+        "マイナ保険証か資格確認書の提示をお願いしてください",
+    )

@@ -1,0 +1,465 @@
+"""The local store: the signed cache of qualification records, the audit log, the outbox.
+
+`open_database` is the one function that opens the database. Schema is made with
+sqlite-utils; the hot paths (bulk apply, lookups, audit append) use raw sqlite3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import sqlite_utils
+
+from edge.model import QualificationRecord, Validity
+
+DATABASE_NAME = "cache.db"
+PAGE_CACHE_KIB = 64 * 1024  # 64 MB: the default 2 MB doubles a bulk apply
+BUSY_TIMEOUT_MS = 5000
+
+
+class StoreMissing(RuntimeError):
+    """The database does not exist yet (nothing synced or loaded)."""
+
+
+# Column order of the `qualification` table; rows for bulk work are tuples in this order.
+RECORD_COLUMNS: dict[str, type] = {
+    "record_id": int,
+    "insurer_number": str,
+    "insurer_name": str,
+    "symbol": str,
+    "number": str,
+    "branch": str,
+    "birth_date": str,
+    "personal_family": int,
+    "name": str,
+    "name_kana": str,
+    "name_other": str,
+    "sex": int,
+    "address": str,
+    "post_number": str,
+    "qualification_date": str,
+    "disqualification_date": str,
+    "loss_reason": str,
+    "card_classification": str,
+    "valid_from": str,
+    "valid_until": str,
+    "copay_percent": int,
+    "preschool": int,
+    "elderly_copay_percent": int,
+    "elderly_valid_from": str,
+    "elderly_valid_until": str,
+    "limit_class": str,
+    "specific_diseases": str,
+    "nondisclosure": int,
+    "validity": int,
+    "patient_id": str,
+    "card_link": str,
+    "as_of": str,
+}
+COLUMN_NAMES = tuple(RECORD_COLUMNS)
+INDEXES = {
+    "idx_qualification_numbers": ("insurer_number", "symbol", "number", "branch", "birth_date"),
+    "idx_qualification_card_link": ("card_link",),
+    "idx_qualification_patient_id": ("patient_id",),
+}
+_INSERT_SQL = (
+    f"INSERT OR REPLACE INTO qualification ({', '.join(COLUMN_NAMES)}) "
+    f"VALUES ({', '.join('?' * len(COLUMN_NAMES))})"
+)
+_SELECT_SQL = f"SELECT {', '.join(COLUMN_NAMES)} FROM qualification"
+
+
+def database_path(data_dir: Path) -> Path:
+    return Path(data_dir) / DATABASE_NAME
+
+
+def open_database(data_dir: Path, *, create: bool = False) -> sqlite3.Connection:
+    """Open the store in `data_dir`: WAL, busy timeout, a page cache sized for bulk work.
+
+    The connection is in autocommit mode; use `transaction()` for writes.
+    Raises StoreMissing if the database does not exist and `create` is false.
+    """
+    path = database_path(data_dir)
+    if not create and not path.exists():
+        raise StoreMissing(f"no database at {path}: run a sync or `madoguchi population` first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if create:
+        _create_schema(conn)
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One write transaction: committed whole, or rolled back whole."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    db = sqlite_utils.Database(conn)
+    if "qualification" not in db.table_names():
+        conn.execute(db.create_table_sql("qualification", RECORD_COLUMNS, pk="record_id"))
+        _create_indexes(conn)
+    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db["insurer"].create({"insurer_number": str, "name": str}, pk="insurer_number", if_not_exists=True)
+    db["revoked_certificate"].create(
+        {"card_link": str, "reason": str}, pk="card_link", if_not_exists=True
+    )
+    db["sync_state"].create(
+        {"id": int, "data_version": int, "generated_at": str, "applied_at": str},
+        pk="id",
+        if_not_exists=True,
+    )
+    db["audit"].create(
+        {
+            "id": int,
+            "at": str,
+            "method": str,
+            "inputs_hash": str,
+            "verdict": str,
+            "validity": int,
+            "source": str,
+            "data_as_of": str,
+            "data_age_seconds": int,
+            "record_id": int,
+            "detail": str,
+            "prev_hash": str,
+            "hash": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db["outbox"].create(
+        {
+            "id": int,
+            "audit_id": int,
+            "created_at": str,
+            "request": str,
+            "verdict": str,
+            "source": str,
+            "copay_percent": int,
+            "uploaded_at": str,
+            "reconciled_at": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    with transaction(conn):
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('audit_key', ?)", (secrets.token_hex(32),))
+
+
+def _create_indexes(conn: sqlite3.Connection, table: str = "qualification") -> None:
+    for name, columns in INDEXES.items():
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({', '.join(columns)})")
+
+
+# ---- meta ------------------------------------------------------------------
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+
+def keyed_hash(key_hex: str, data: bytes) -> str:
+    return hmac.new(bytes.fromhex(key_hex), data, hashlib.sha256).hexdigest()
+
+
+def card_link_for(conn: sqlite3.Connection, certificate_der: bytes) -> str:
+    """The card link: a keyed hash of the auth certificate (never its serial in clear).
+
+    The key (`link_key`) is the facility's and arrives with the cache, so the hub and
+    every desk compute the same link.
+    """
+    key = get_meta(conn, "link_key")
+    if not key:
+        raise StoreMissing("the cache has no card link key yet: sync first")
+    return keyed_hash(key, certificate_der)
+
+
+# ---- records: bulk apply ----------------------------------------------------
+
+def record_row(data: dict) -> tuple:
+    """A record as a dict (JSON form) → a row tuple in COLUMN_NAMES order."""
+    diseases = data.get("specific_diseases")
+    return (
+        data["record_id"], data["insurer_number"], data.get("insurer_name", ""),
+        data.get("symbol", ""), data["number"], data.get("branch", ""), data["birth_date"],
+        data.get("personal_family", 1), data.get("name", ""), data.get("name_kana", ""),
+        data.get("name_other", ""), data.get("sex", 0), data.get("address"),
+        data.get("post_number"), data["qualification_date"], data.get("disqualification_date"),
+        data.get("loss_reason", ""), data.get("card_classification", ""), data.get("valid_from"),
+        data.get("valid_until"), data.get("copay_percent"), int(bool(data.get("preschool"))),
+        data.get("elderly_copay_percent"), data.get("elderly_valid_from"),
+        data.get("elderly_valid_until"), data.get("limit_class", ""),
+        json.dumps(diseases, ensure_ascii=False) if diseases else "",
+        int(bool(data.get("nondisclosure"))), data.get("validity", 1),
+        data.get("patient_id", ""), data.get("card_link", ""), data["as_of"],
+    )
+
+
+def replace_all_records(conn: sqlite3.Connection, rows: Iterable[tuple]) -> int:
+    """Replace the whole cache with `rows`, inside the caller's transaction.
+
+    Loads into a fresh table and builds the indexes after the load (faster than
+    inserting into indexed pages), then swaps it in. Readers see the old data until
+    the transaction commits. Returns the number of rows.
+    """
+    conn.execute("DROP TABLE IF EXISTS qualification_new")
+    create_sql = sqlite_utils.Database(conn).create_table_sql(
+        "qualification_new", RECORD_COLUMNS, pk="record_id"
+    )
+    conn.execute(create_sql)
+    cursor = conn.executemany(_INSERT_SQL.replace("qualification", "qualification_new", 1), rows)
+    count = cursor.rowcount
+    conn.execute("DROP TABLE qualification")
+    conn.execute("ALTER TABLE qualification_new RENAME TO qualification")
+    _create_indexes(conn)
+    return count
+
+
+def upsert_records(conn: sqlite3.Connection, rows: Iterable[tuple]) -> int:
+    """Insert or replace rows by record_id, inside the caller's transaction."""
+    return conn.executemany(_INSERT_SQL, rows).rowcount
+
+
+def delete_records(conn: sqlite3.Connection, record_ids: Iterable[int]) -> int:
+    return conn.executemany("DELETE FROM qualification WHERE record_id = ?", ((i,) for i in record_ids)).rowcount
+
+
+def set_sync_state(conn: sqlite3.Connection, data_version: int, generated_at: datetime) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO sync_state (id, data_version, generated_at, applied_at) VALUES (1, ?, ?, ?)",
+        (data_version, generated_at.isoformat(), utcnow().isoformat()),
+    )
+
+
+@dataclass(frozen=True)
+class SyncState:
+    data_version: int
+    generated_at: datetime
+    applied_at: datetime
+
+
+def get_sync_state(conn: sqlite3.Connection) -> SyncState | None:
+    row = conn.execute("SELECT data_version, generated_at, applied_at FROM sync_state WHERE id = 1").fetchone()
+    if not row:
+        return None
+    return SyncState(row[0], datetime.fromisoformat(row[1]), datetime.fromisoformat(row[2]))
+
+
+# ---- records: lookups -------------------------------------------------------
+
+def _record(row: tuple) -> QualificationRecord:
+    (record_id, insurer_number, insurer_name, symbol, number, branch, birth_date,
+     personal_family, name, name_kana, name_other, sex, address, post_number,
+     qualification_date, disqualification_date, loss_reason, card_classification,
+     valid_from, valid_until, copay_percent, preschool, elderly_copay_percent,
+     elderly_valid_from, elderly_valid_until, limit_class, specific_diseases,
+     nondisclosure, validity, patient_id, card_link, as_of) = row
+    d = date.fromisoformat
+    return QualificationRecord(
+        record_id=record_id, insurer_number=insurer_number, insurer_name=insurer_name,
+        symbol=symbol, number=number, branch=branch, birth_date=d(birth_date),
+        personal_family=personal_family, name=name, name_kana=name_kana,
+        name_other=name_other or "", sex=sex, address=address, post_number=post_number,
+        qualification_date=d(qualification_date),
+        disqualification_date=d(disqualification_date) if disqualification_date else None,
+        loss_reason=loss_reason or "", card_classification=card_classification or "",
+        valid_from=d(valid_from) if valid_from else None,
+        valid_until=d(valid_until) if valid_until else None,
+        copay_percent=copay_percent, preschool=bool(preschool),
+        elderly_copay_percent=elderly_copay_percent,
+        elderly_valid_from=d(elderly_valid_from) if elderly_valid_from else None,
+        elderly_valid_until=d(elderly_valid_until) if elderly_valid_until else None,
+        limit_class=limit_class or "",
+        specific_diseases=tuple(json.loads(specific_diseases)) if specific_diseases else (),
+        nondisclosure=bool(nondisclosure), validity=Validity(validity),
+        patient_id=patient_id or "", card_link=card_link or "",
+        as_of=datetime.fromisoformat(as_of),
+    )
+
+
+def find_by_numbers(
+    conn: sqlite3.Connection, insurer_number: str, symbol: str, number: str, branch: str, birth_date: date
+) -> list[QualificationRecord]:
+    """Records matching the printed numbers and birth date; `branch` "" matches any 枝番."""
+    if branch:
+        rows = conn.execute(
+            _SELECT_SQL + " WHERE insurer_number = ? AND symbol = ? AND number = ? AND branch = ? AND birth_date = ?",
+            (insurer_number, symbol, number, branch, birth_date.isoformat()),
+        )
+    else:
+        rows = conn.execute(
+            _SELECT_SQL + " WHERE insurer_number = ? AND symbol = ? AND number = ? AND birth_date = ?",
+            (insurer_number, symbol, number, birth_date.isoformat()),
+        )
+    return [_record(r) for r in rows]
+
+
+def find_by_card_link(conn: sqlite3.Connection, card_link: str) -> list[QualificationRecord]:
+    return [_record(r) for r in conn.execute(_SELECT_SQL + " WHERE card_link = ?", (card_link,))]
+
+
+def find_by_patient_id(conn: sqlite3.Connection, patient_id: str) -> list[QualificationRecord]:
+    return [_record(r) for r in conn.execute(_SELECT_SQL + " WHERE patient_id = ?", (patient_id,))]
+
+
+def find_patient_records(conn: sqlite3.Connection, record: QualificationRecord) -> list[QualificationRecord]:
+    """Every record of the same patient (to tell 無効 from 無効・新しい資格あり)."""
+    return find_by_patient_id(conn, record.patient_id) if record.patient_id else [record]
+
+
+def revocation_reason(conn: sqlite3.Connection, card_link: str) -> str | None:
+    row = conn.execute("SELECT reason FROM revoked_certificate WHERE card_link = ?", (card_link,)).fetchone()
+    return row[0] if row else None
+
+
+def insurer_name(conn: sqlite3.Connection, insurer_number: str) -> str | None:
+    row = conn.execute("SELECT name FROM insurer WHERE insurer_number = ?", (insurer_number,)).fetchone()
+    return row[0] if row else None
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    records: int
+    valid_today: int
+    patients: int
+    insurers: int
+    revoked_certificates: int
+    sync: SyncState | None
+    audit_entries: int
+    outbox_pending: int
+    database_bytes: int
+
+
+def cache_stats(conn: sqlite3.Connection, data_dir: Path, today: date) -> CacheStats:
+    one = lambda sql, *args: conn.execute(sql, args).fetchone()[0]  # noqa: E731
+    day = today.isoformat()
+    path = database_path(data_dir)
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    return CacheStats(
+        records=one("SELECT count(*) FROM qualification"),
+        valid_today=one(
+            "SELECT count(*) FROM qualification WHERE validity = 1 AND qualification_date <= ? "
+            "AND (disqualification_date IS NULL OR disqualification_date > ?)",
+            day, day,
+        ),
+        patients=one("SELECT count(DISTINCT patient_id) FROM qualification WHERE patient_id != ''"),
+        insurers=one("SELECT count(*) FROM insurer"),
+        revoked_certificates=one("SELECT count(*) FROM revoked_certificate"),
+        sync=get_sync_state(conn),
+        audit_entries=one("SELECT count(*) FROM audit"),
+        outbox_pending=one("SELECT count(*) FROM outbox WHERE reconciled_at IS NULL"),
+        database_bytes=size,
+    )
+
+
+# ---- audit log (hash-chained) and outbox ------------------------------------
+
+_AUDIT_FIELDS = (
+    "at", "method", "inputs_hash", "verdict", "validity", "source", "data_as_of",
+    "data_age_seconds", "record_id", "detail",
+)
+
+
+def _audit_hash(prev_hash: str, entry_id: int, values: tuple) -> str:
+    payload = json.dumps([entry_id, *values], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+
+
+def inputs_hash(conn: sqlite3.Connection, inputs: dict) -> str:
+    """A keyed hash of the personal inputs of a check (the log keeps no numbers in clear)."""
+    canonical = json.dumps(inputs, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return keyed_hash(get_meta(conn, "audit_key"), canonical.encode())
+
+
+def append_audit(conn: sqlite3.Connection, entry: dict) -> int:
+    """Append one entry, chained to the previous one; call inside a transaction."""
+    head = conn.execute("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1").fetchone()
+    entry_id, prev_hash = (head[0] + 1, head[1]) if head else (1, "")
+    values = tuple(entry.get(f) for f in _AUDIT_FIELDS)
+    digest = _audit_hash(prev_hash, entry_id, values)
+    conn.execute(
+        f"INSERT INTO audit (id, {', '.join(_AUDIT_FIELDS)}, prev_hash, hash) "
+        f"VALUES (?, {', '.join('?' * len(_AUDIT_FIELDS))}, ?, ?)",
+        (entry_id, *values, prev_hash, digest),
+    )
+    set_meta(conn, "audit_head", f"{entry_id}:{digest}")
+    return entry_id
+
+
+@dataclass(frozen=True)
+class AuditProblem:
+    entry_id: int
+    problem: str
+
+
+def verify_audit(conn: sqlite3.Connection) -> tuple[int, list[AuditProblem]]:
+    """Walk the chain; report edited entries, missing entries and a cut-off tail."""
+    problems: list[AuditProblem] = []
+    prev_hash, expected_id, count = "", 1, 0
+    cursor = conn.execute(f"SELECT id, {', '.join(_AUDIT_FIELDS)}, prev_hash, hash FROM audit ORDER BY id")
+    for row in cursor:
+        count += 1
+        entry_id, values, stored_prev, stored_hash = row[0], row[1:-2], row[-2], row[-1]
+        if entry_id != expected_id:
+            problems.append(AuditProblem(expected_id, f"entries {expected_id}..{entry_id - 1} are missing (deleted)"))
+        elif stored_prev != prev_hash:
+            problems.append(AuditProblem(entry_id, "chain broken: previous hash does not match"))
+        if _audit_hash(stored_prev, entry_id, values) != stored_hash:
+            problems.append(AuditProblem(entry_id, "entry was edited: its hash does not match its content"))
+        prev_hash, expected_id = stored_hash, entry_id + 1
+    head = get_meta(conn, "audit_head")
+    if head:
+        head_id, head_hash = head.split(":")
+        if int(head_id) >= expected_id:
+            problems.append(AuditProblem(expected_id, f"entries {expected_id}..{head_id} at the end are missing (deleted)"))
+        elif int(head_id) == expected_id - 1 and head_hash != prev_hash:
+            problems.append(AuditProblem(int(head_id), "last entry does not match the recorded head"))
+    return count, problems
+
+
+def add_to_outbox(conn: sqlite3.Connection, audit_id: int, request: dict, verdict: str, source: str,
+                  copay_percent: int | None) -> int:
+    """Queue a check made from the cache or a declaration for reconciliation."""
+    cursor = conn.execute(
+        "INSERT INTO outbox (audit_id, created_at, request, verdict, source, copay_percent) VALUES (?, ?, ?, ?, ?, ?)",
+        (audit_id, utcnow().isoformat(), json.dumps(request, ensure_ascii=False), verdict, source, copay_percent),
+    )
+    return cursor.lastrowid
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def secure_dir(path: Path) -> Path:
+    """Create a data directory readable by its owner only (it holds personal data)."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path

@@ -1,0 +1,376 @@
+"""The verdict: the one place that decides whether a patient is insured, and how sure we are.
+
+`decide()` takes what the desk has (a `CheckRequest`), asks the online source within its
+time budget if there is one, else reads the local cache, and returns a `Verdict`:
+
+- ``ok``: insured, proceed.
+- ``ng``: not insured under this record (無効, 資格喪失, 該当資格なし, 複数該当, revoked card).
+- ``confirm``: follow the fallback procedure (stale data, cache miss offline, a document that
+  needs the card, an expired document, 申立).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from enum import Enum
+
+from edge import store
+from edge.config import Policy
+from edge.model import (
+    DocumentKind,
+    IncomeClass,
+    QualificationRecord,
+    Validity,
+    age_band_ja,
+    copay_by_age,
+    judge_document,
+)
+
+log = logging.getLogger(__name__)
+
+CERTIFICATE_GRACE = timedelta(days=92)  # the card still works 3 months after its cert expires
+UNREPRESENTABLE_MARKS = ("●", "■")
+
+
+class Method(str, Enum):
+    """How the patient was identified at the desk."""
+
+    CARD = "card"  # card + PIN, signature verified
+    VISUAL = "visual"  # 目視確認: staff compared the card photo, no PIN
+    NUMBERS = "numbers"  # typed or printed numbers
+    QR = "qr"  # numbers read from a code (JAHIS prescription etc.)
+    PATIENT_ID = "patient_id"  # 診察券
+    DECLARATION = "declaration"  # 被保険者資格申立書
+
+
+class Source(str, Enum):
+    ONLINE = "online"
+    CACHE = "cache"
+    DECLARATION = "declaration"
+    NONE = "none"
+
+
+class Outcome(str, Enum):
+    OK = "ok"
+    NG = "ng"
+    CONFIRM = "confirm"
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """被保険者資格申立書: what the patient declares when no document can be checked."""
+
+    name: str
+    name_kana: str
+    birth_date: date
+    address: str = ""
+    insurer: str = ""  # insurer number or name, if known
+    workplace: str = ""
+    income_class: IncomeClass | None = None  # for 70+: 一般 / 一定以上 / 現役並み
+    phone: str = ""
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What the desk has about the patient in front of it."""
+
+    method: Method
+    document: DocumentKind = DocumentKind.MYNA_CARD
+    insurer_number: str = ""  # validated digits
+    symbol: str = ""  # normalised 記号
+    number: str = ""  # normalised 番号
+    branch: str = ""  # normalised 枝番 ("" = not printed)
+    birth_date: date | None = None
+    card_link: str = ""
+    card_presented: bool = False  # the My Number Card was shown with a notice / portal screen
+    printed_valid_until: date | None = None  # 有効期限 printed on the document
+    certificate_not_after: date | None = None  # the card's auth certificate expiry
+    patient_id: str = ""
+    declaration: Declaration | None = None
+    input_warnings: tuple[str, ...] = ()  # from QR parsing etc., shown as they are
+
+    def personal_inputs(self) -> dict:
+        """The personal inputs, for keyed hashing and the outbox."""
+        data = {
+            "insurer_number": self.insurer_number, "symbol": self.symbol, "number": self.number,
+            "branch": self.branch, "birth_date": self.birth_date.isoformat() if self.birth_date else "",
+            "card_link": self.card_link, "patient_id": self.patient_id,
+        }
+        if self.declaration:
+            d = asdict(self.declaration)
+            d["birth_date"] = self.declaration.birth_date.isoformat()
+            d["income_class"] = self.declaration.income_class.value if self.declaration.income_class else ""
+            data["declaration"] = d
+        return {k: v for k, v in data.items() if v}
+
+
+@dataclass(frozen=True)
+class Warning:
+    code: str
+    ja: str
+    en: str
+
+
+@dataclass(frozen=True)
+class OnlineAnswer:
+    """What the hub answered for one check."""
+
+    validity: Validity
+    records: tuple[QualificationRecord, ...] = ()
+    as_of: datetime | None = None
+
+
+class OnlineUnavailable(Exception):
+    """The online source did not answer within the budget, or is unreachable."""
+
+
+OnlineSource = Callable[[CheckRequest, float], OnlineAnswer]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    reason: str  # machine code
+    headline_ja: str
+    headline_en: str
+    source: Source
+    validity: Validity | None = None
+    as_of: datetime | None = None
+    age_seconds: int | None = None
+    record: QualificationRecord | None = None
+    newer_record: QualificationRecord | None = None  # 無効・新しい資格あり: the new one, if known
+    copay_percent: int | None = None
+    provisional_copay: bool = False  # 申立: charged provisionally, to be settled
+    warnings: tuple[Warning, ...] = ()
+    next_steps_ja: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {
+            "verdict": self.outcome.value,
+            "reason": self.reason,
+            "headline_ja": self.headline_ja,
+            "headline_en": self.headline_en,
+            "validity": int(self.validity) if self.validity else None,
+            "validity_ja": self.validity.label_ja if self.validity else None,
+            "source": self.source.value,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "age_seconds": self.age_seconds,
+            "copay_percent": self.copay_percent,
+            "provisional_copay": self.provisional_copay,
+            "record": self.record.to_json() if self.record else None,
+            "newer_record": self.newer_record.to_json() if self.newer_record else None,
+            "warnings": [asdict(w) for w in self.warnings],
+            "next_steps_ja": list(self.next_steps_ja),
+        }
+
+
+def decide(
+    request: CheckRequest,
+    conn: sqlite3.Connection,
+    policy: Policy,
+    now: datetime,
+    online: OnlineSource | None = None,
+) -> Verdict:
+    """Decide the verdict for one check. `now` is timezone-aware (UTC)."""
+    today = now.astimezone(policy.timezone).date()
+    warnings: list[Warning] = [Warning("input", w, w) for w in request.input_warnings]
+
+    document = judge_document(request.document, today, request.card_presented, request.printed_valid_until)
+    if not document.accepted:
+        return _confirm("document_refused", document.reason_ja, document.reason_en, warnings,
+                        ("マイナ保険証、資格確認書のいずれかの提示をお願いしてください",
+                         "どちらもない場合は被保険者資格申立書（F5）で受け付けます"))
+    if document.reason_ja:
+        warnings.append(Warning("document_transitional", document.reason_ja, document.reason_en))
+
+    if request.card_link:
+        revoked = store.revocation_reason(conn, request.card_link)
+        if revoked is not None:
+            return Verdict(
+                Outcome.NG, "certificate_revoked",
+                f"このカードの電子証明書は失効しています（{revoked}）",
+                f"the card's certificate is revoked ({revoked})", Source.CACHE,
+                warnings=tuple(warnings),
+                next_steps_ja=("カードは使えません。資格確認書か申立書で受け付けてください",
+                               "証明書の再発行は市区町村窓口でできることをお伝えください"),
+            )
+    if request.certificate_not_after:
+        if today > request.certificate_not_after + CERTIFICATE_GRACE:
+            return _confirm(
+                "certificate_expired",
+                f"電子証明書の有効期限（{request.certificate_not_after}）から3か月を過ぎています",
+                f"the card's certificate expired on {request.certificate_not_after}, beyond the 3-month grace",
+                warnings, ("資格確認書か、お知らせ・マイナポータル画面の番号で確認してください",
+                           "証明書の更新は市区町村窓口でできることをお伝えください"))
+        if today > request.certificate_not_after:
+            warnings.append(Warning(
+                "certificate_grace",
+                f"電子証明書の有効期限が切れています（{request.certificate_not_after}）。"
+                "3か月間は使えますが、市区町村窓口で更新するようお伝えください",
+                f"certificate expired on {request.certificate_not_after}: inside the 3-month grace, renew it",
+            ))
+
+    if request.method == Method.DECLARATION:
+        return _declaration(request, today, warnings)
+
+    answer, source = None, Source.CACHE
+    if online is not None:
+        answer = _ask_online(online, request, policy.online_budget_seconds)
+        source = Source.ONLINE if answer else Source.CACHE
+    if answer is None:
+        if document.needs_online:
+            return _confirm("needs_online",
+                            "この書類はオンライン確認が必要ですが、現在オフラインです",
+                            "this document needs an online check and the desk is offline", warnings,
+                            ("マイナ保険証か資格確認書の提示をお願いしてください",))
+        answer = _from_cache(request, conn, today)
+
+    return _judge(answer, source, request, conn, policy, now, today, warnings)
+
+
+def _ask_online(online: OnlineSource, request: CheckRequest, budget: float) -> OnlineAnswer | None:
+    started = time.monotonic()
+    try:
+        answer = online(request, budget)
+    except OnlineUnavailable as exc:
+        log.info("online check unavailable (%s); using the cache", exc)
+        return None
+    if time.monotonic() - started > budget:
+        log.info("online answer arrived after the %.1f s budget; using the cache", budget)
+        return None
+    return answer
+
+
+def _from_cache(request: CheckRequest, conn: sqlite3.Connection, today: date) -> OnlineAnswer:
+    if request.card_link:
+        records = store.find_by_card_link(conn, request.card_link)
+    elif request.patient_id:
+        records = store.find_by_patient_id(conn, request.patient_id)
+    else:
+        records = store.find_by_numbers(conn, request.insurer_number, request.symbol, request.number,
+                                        request.branch, request.birth_date)
+    if not records:
+        return OnlineAnswer(Validity.NOT_FOUND)
+    patients = {r.patient_id or f"#{r.record_id}" for r in records}
+    if len(patients) > 1:
+        return OnlineAnswer(Validity.MULTIPLE, tuple(records))
+    history = records if request.card_link else store.find_patient_records(conn, records[0])
+    # Prefer the record that was matched and is valid today; else any valid record of the
+    # same patient (then the matched one is 無効・新しい資格あり); else the latest matched.
+    valid_matched = [r for r in records if r.validity_on(today) == Validity.VALID]
+    if valid_matched:
+        chosen = max(valid_matched, key=lambda r: r.qualification_date)
+        return OnlineAnswer(Validity.VALID, (chosen,), chosen.as_of)
+    latest = max(records, key=lambda r: r.qualification_date)
+    newer = [r for r in history if r.validity_on(today) == Validity.VALID and r.record_id != latest.record_id]
+    if newer:
+        return OnlineAnswer(Validity.INVALID_NEWER_EXISTS, (latest, max(newer, key=lambda r: r.qualification_date)),
+                            latest.as_of)
+    return OnlineAnswer(latest.validity_on(today) if latest.validity == Validity.VALID else latest.validity,
+                        (latest,), latest.as_of)
+
+
+def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, conn, policy: Policy,
+           now: datetime, today: date, warnings: list[Warning]) -> Verdict:
+    record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
+    as_of = answer.as_of or (record.as_of if record else None)
+    age = int((now - as_of).total_seconds()) if as_of else None
+    common = dict(source=source, validity=answer.validity, as_of=as_of, age_seconds=age, record=record)
+    if record:
+        warnings.extend(_record_warnings(record))
+    stale = source == Source.CACHE and age is not None and age > policy.cache_max_age.total_seconds()
+    if stale:
+        warnings.append(Warning(
+            "stale",
+            f"キャッシュの情報が古くなっています（{age_ja(age)}の情報）",
+            f"cached data is {age // 3600} h old, beyond the {policy.cache_max_age} policy",
+        ))
+
+    v = answer.validity
+    if v == Validity.VALID:
+        copay = record.copay_percent_on(today)
+        if stale:
+            return Verdict(Outcome.CONFIRM, "stale_data",
+                           f"要確認：{age_ja(age)}の情報で有効（現在の資格は未確認）",
+                           "valid in old cached data: not confirmed", copay_percent=copay,
+                           warnings=tuple(warnings), **common,
+                           next_steps_ja=("資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）で番号を確認してください",
+                                          "ネットワーク回復後に自動で再確認されます"))
+        return Verdict(Outcome.OK, "valid", "確認OK：資格は有効です", "insured: qualification valid",
+                       copay_percent=copay, warnings=tuple(warnings), **common)
+    if v == Validity.NOT_FOUND and source == Source.CACHE:
+        return Verdict(Outcome.CONFIRM, "cache_miss",
+                       "要確認：オフラインのため確認できません（手元の情報に該当なし）",
+                       "offline and not in the local cache", warnings=tuple(warnings), **common,
+                       next_steps_ja=("番号・生年月日の入力に誤りがないか確認してください",
+                                      "資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）の番号で受け付け、回復後に再確認します",
+                                      "書類がなければ被保険者資格申立書（F5）で受け付けます"))
+    if v == Validity.NOT_FOUND:
+        return Verdict(Outcome.NG, "not_found", "資格情報なし（該当資格なし）", "no qualification found",
+                       warnings=tuple(warnings), **common,
+                       next_steps_ja=("番号・生年月日の入力に誤りがないか確認してください",
+                                      "転職・転居直後は登録まで数日かかることがあります。新しい保険の書類があれば確認してください",
+                                      "書類がなければ被保険者資格申立書（F5）で受け付けます"))
+    if v == Validity.MULTIPLE:
+        return Verdict(Outcome.NG, "multiple", "複数該当：一人に絞れません", "several qualifications match",
+                       warnings=tuple(warnings), **common,
+                       next_steps_ja=("枝番を入力して再確認してください", "氏名・生年月日を書類で確認してください"))
+    newer = answer.records[1] if v == Validity.INVALID_NEWER_EXISTS and len(answer.records) > 1 else None
+    lost = record.disqualification_date if record else None
+    headline = f"資格なし／無効（{lost}に資格喪失）" if lost else "資格なし／無効"
+    steps = ["新しい保険の書類（資格確認書など）があれば、その番号で確認してください",
+             "なければ被保険者資格申立書（F5）で受け付けます"]
+    if newer:
+        steps.insert(0, f"新しい資格があります：{newer.insurer_name}（{newer.insurer_number}）")
+    return Verdict(Outcome.NG, "invalid" if v == Validity.INVALID else "invalid_newer_exists",
+                   headline, f"qualification not valid (lost {lost})" if lost else "qualification not valid",
+                   newer_record=newer, warnings=tuple(warnings), next_steps_ja=tuple(steps), **common)
+
+
+def _record_warnings(record: QualificationRecord) -> list[Warning]:
+    result = []
+    if any(mark in record.name or mark in record.name_other for mark in UNREPRESENTABLE_MARKS):
+        result.append(Warning("name_unrepresentable", "券面・書類で氏名を確認",
+                              "the name has characters the system cannot show: check it on the card"))
+    if record.nondisclosure:
+        result.append(Warning("nondisclosure", "不開示：住所などは表示されません。本人確認は慎重に",
+                              "restricted record (不開示): address withheld"))
+    return result
+
+
+def _declaration(request: CheckRequest, today: date, warnings: list[Warning]) -> Verdict:
+    declaration = request.declaration
+    if declaration is None:
+        raise ValueError("a declaration check needs the declaration")
+    copay = copay_by_age(declaration.birth_date, today, declaration.income_class)
+    if declaration.income_class is None and age_band_ja(declaration.birth_date, today) in ("70〜74歳", "75歳以上"):
+        warnings.append(Warning("income_unknown",
+                                "70歳以上：所得区分が不明のため一般として計算しました。現役並み所得なら3割です",
+                                "70+: income class unknown, charged as 一般"))
+    return Verdict(
+        Outcome.CONFIRM, "declaration",
+        f"申立：仮の負担割合 {copay // 10}割（{age_band_ja(declaration.birth_date, today)}）",
+        f"self-declaration: provisional copay {copay}%", Source.DECLARATION,
+        copay_percent=copay, provisional_copay=True, warnings=tuple(warnings),
+        next_steps_ja=("申立書を保管し、番号がわかったら連絡をもらうようお伝えください",
+                       "資格は回復後に照会し、結果は要対応リストに出ます"),
+    )
+
+
+def _confirm(reason: str, ja: str, en: str, warnings: list[Warning], steps: tuple[str, ...]) -> Verdict:
+    return Verdict(Outcome.CONFIRM, reason, f"要確認：{ja}", en, Source.NONE,
+                   warnings=tuple(warnings), next_steps_ja=steps)
+
+
+def age_ja(seconds: int) -> str:
+    if seconds < 3600:
+        return f"{max(seconds // 60, 0)}分前"
+    if seconds < 86400 * 2:
+        return f"{seconds // 3600}時間前"
+    return f"{seconds // 86400}日前"
+

@@ -1,0 +1,1 @@
+"""The `madoguchi` command: wires the commands of edge/, sync/ and tui/ together."""
