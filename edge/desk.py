@@ -52,6 +52,17 @@ def run_check(
     with store.transaction(conn):
         audit_id = store.append_audit(conn, entry)
         if verdict.source in (Source.CACHE, Source.DECLARATION):
-            outbox_id = store.add_to_outbox(conn, audit_id, request.personal_inputs(), verdict.outcome.value,
+            outbox_id = store.add_to_outbox(conn, audit_id, outbox_payload(request, verdict), verdict.outcome.value,
                                             verdict.source.value, verdict.copay_percent)
     return CheckResult(verdict, audit_id, outbox_id)
+
+
+def outbox_payload(request: CheckRequest, verdict: Verdict) -> dict:
+    """What reconciliation needs to re-check an offline decision."""
+    return {
+        "method": request.method.value,
+        "document": request.document.value,
+        "inputs": request.personal_inputs(),
+        "reason": verdict.reason,
+        "record_id": verdict.record.record_id if verdict.record else None,
+    }

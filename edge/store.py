@@ -165,6 +165,12 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         pk="id",
         if_not_exists=True,
     )
+    db["followup"].create(  # 要対応: contradictions found by reconciliation (edge/reconcile.py)
+        {"id": int, "outbox_id": int, "created_at": str, "kind": str, "message_ja": str,
+         "correction_ja": str, "detail": str, "handled_at": str},
+        pk="id", if_not_exists=True,
+    )
+    conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_followup_outbox ON followup (outbox_id)")
     with transaction(conn):
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('audit_key', ?)", (secrets.token_hex(32),))
 

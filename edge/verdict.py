@@ -254,25 +254,32 @@ def _from_cache(request: CheckRequest, conn: sqlite3.Connection, today: date) ->
     else:
         records = store.find_by_numbers(conn, request.insurer_number, request.symbol, request.number,
                                         request.branch, request.birth_date)
-    if not records:
+    if not records or request.card_link:
+        return answer_from(records, records, today)
+    return answer_from(records, store.find_patient_records(conn, records[0]), today)
+
+
+def answer_from(matched: list[QualificationRecord], history: list[QualificationRecord], today: date) -> OnlineAnswer:
+    """The answer the national system would give for `matched` records on `today`.
+
+    `history` holds every record of the matched patient (to tell 無効 from 無効・新しい資格あり).
+    Several patients matched is 複数該当. Else the matched record valid today wins; else the
+    latest matched one, 無効・新しい資格あり if another record of the patient is valid.
+    """
+    if not matched:
         return OnlineAnswer(Validity.NOT_FOUND)
-    patients = {r.patient_id or f"#{r.record_id}" for r in records}
-    if len(patients) > 1:
-        return OnlineAnswer(Validity.MULTIPLE, tuple(records))
-    history = records if request.card_link else store.find_patient_records(conn, records[0])
-    # Prefer the record that was matched and is valid today; else any valid record of the
-    # same patient (then the matched one is 無効・新しい資格あり); else the latest matched.
-    valid_matched = [r for r in records if r.validity_on(today) == Validity.VALID]
+    if len({r.patient_id or f"#{r.record_id}" for r in matched}) > 1:
+        return OnlineAnswer(Validity.MULTIPLE, tuple(matched))
+    valid_matched = [r for r in matched if r.validity_on(today) == Validity.VALID]
     if valid_matched:
         chosen = max(valid_matched, key=lambda r: r.qualification_date)
         return OnlineAnswer(Validity.VALID, (chosen,), chosen.as_of)
-    latest = max(records, key=lambda r: r.qualification_date)
+    latest = max(matched, key=lambda r: r.qualification_date)
     newer = [r for r in history if r.validity_on(today) == Validity.VALID and r.record_id != latest.record_id]
     if newer:
         return OnlineAnswer(Validity.INVALID_NEWER_EXISTS, (latest, max(newer, key=lambda r: r.qualification_date)),
                             latest.as_of)
-    return OnlineAnswer(latest.validity_on(today) if latest.validity == Validity.VALID else latest.validity,
-                        (latest,), latest.as_of)
+    return OnlineAnswer(latest.validity_on(today), (latest,), latest.as_of)
 
 
 def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, conn, policy: Policy,

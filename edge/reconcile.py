@@ -1,0 +1,136 @@
+"""Reconciliation: re-check offline decisions once the network is back (要対応リスト).
+
+Every check decided from the cache or a declaration sits in the outbox. `reconcile_pending`
+asks the online source about each, once, and records a followup (要対応) wherever the online
+answer contradicts what the desk did: an offline `ok` for someone who had lost the
+qualification, an offline refusal for someone insured after all, a 申立 whose numbers are now
+known, or a copay that differs. Each outbox entry is marked reconciled in the same
+transaction as its followup, so a crash never reconciles an entry twice or loses one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from edge import store
+from edge.config import Policy
+from edge.model import DocumentKind, IncomeClass, Validity
+from edge.verdict import CheckRequest, Declaration, Method, OnlineAnswer, OnlineSource, OnlineUnavailable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Followup:
+    id: int
+    outbox_id: int
+    created_at: str
+    kind: str
+    message_ja: str
+    correction_ja: str
+    handled_at: str | None = None
+
+
+def request_from_payload(payload: dict) -> CheckRequest:
+    """Rebuild the CheckRequest an outbox entry was made from."""
+    inputs = payload.get("inputs", {})
+    declaration = None
+    if d := inputs.get("declaration"):
+        declaration = Declaration(
+            name=d.get("name", ""), name_kana=d.get("name_kana", ""),
+            birth_date=date.fromisoformat(d["birth_date"]), address=d.get("address", ""),
+            insurer=d.get("insurer", ""), workplace=d.get("workplace", ""),
+            income_class=IncomeClass(d["income_class"]) if d.get("income_class") else None,
+            phone=d.get("phone", ""),
+        )
+    return CheckRequest(
+        Method(payload["method"]), DocumentKind(payload["document"]),
+        insurer_number=inputs.get("insurer_number", ""), symbol=inputs.get("symbol", ""),
+        number=inputs.get("number", ""), branch=inputs.get("branch", ""),
+        birth_date=date.fromisoformat(inputs["birth_date"]) if inputs.get("birth_date") else None,
+        card_link=inputs.get("card_link", ""), patient_id=inputs.get("patient_id", ""),
+        declaration=declaration,
+    )
+
+
+def compare(offline_verdict: str, offline_copay: int | None, payload: dict, answer: OnlineAnswer,
+            today: date) -> tuple[str, str, str] | None:
+    """(kind, message_ja, correction_ja) when the online answer contradicts the desk, else None."""
+    record = answer.records[0] if answer.records else None
+    valid = answer.validity == Validity.VALID and record is not None
+    online_copay = record.copay_percent_on(today) if valid else None
+    numbers = (f"{record.insurer_name}（{record.insurer_number}） 記号 {record.symbol or '-'} 番号 {record.number}"
+               f" 枝番 {record.branch or '-'}") if record else ""
+    if payload["method"] == Method.DECLARATION.value:
+        if not valid:
+            return None  # still unknown: stays in the outbox for the next run
+        return ("declaration_resolved",
+                f"申立の患者の資格がわかりました：{numbers}、負担割合 {online_copay // 10}割",
+                "レセプトの保険者番号・記号・番号を記入してください" + (
+                    f"。仮の負担割合 {offline_copay // 10}割との差額を精算してください"
+                    if offline_copay is not None and offline_copay != online_copay else ""))
+    if offline_verdict == "ok" and not valid:
+        return ("lost_after_ok",
+                f"オフラインで有効と判断した受付が、オンラインでは「{answer.validity.label_ja}」でした",
+                "請求前に患者へ連絡し、新しい資格確認書などの提示を依頼してください。"
+                "資格喪失後の受診分は保険者への請求ができません")
+    if offline_verdict != "ok" and valid:
+        return ("valid_after_all",
+                f"オフラインで確認できなかった受付が、オンラインでは有効でした：{numbers}",
+                f"負担割合は {online_copay // 10}割です。10割などで受け付けた場合は差額を返金してください")
+    if valid and offline_copay is not None and offline_copay != online_copay:
+        return ("copay_changed",
+                f"負担割合が違いました：受付時 {offline_copay // 10}割 → 正しくは {online_copay // 10}割",
+                "差額を精算してください")
+    return None
+
+
+def reconcile_pending(conn: sqlite3.Connection, online: OnlineSource, policy: Policy,
+                      now: datetime) -> list[Followup]:
+    """Re-check every unreconciled outbox entry; stop at the first unanswered question."""
+    today = now.astimezone(policy.timezone).date()
+    created: list[Followup] = []
+    pending = conn.execute(
+        "SELECT id, request, verdict, copay_percent FROM outbox WHERE reconciled_at IS NULL ORDER BY id"
+    ).fetchall()
+    for outbox_id, request_json, verdict, copay in pending:
+        payload = json.loads(request_json)
+        try:
+            answer = online(request_from_payload(payload), policy.online_budget_seconds)
+        except OnlineUnavailable as exc:
+            log.info("reconciliation paused: %s", exc)
+            break
+        contradiction = compare(verdict, copay, payload, answer, today)
+        if contradiction is None and payload["method"] == Method.DECLARATION.value:
+            continue
+        with store.transaction(conn):
+            claimed = conn.execute("UPDATE outbox SET reconciled_at = ? WHERE id = ? AND reconciled_at IS NULL",
+                                   (now.isoformat(), outbox_id)).rowcount
+            if claimed and contradiction:
+                kind, message, correction = contradiction
+                cursor = conn.execute(
+                    "INSERT INTO followup (outbox_id, created_at, kind, message_ja, correction_ja, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (outbox_id, now.isoformat(), kind, message, correction,
+                     json.dumps({"validity": int(answer.validity)})),
+                )
+                created.append(Followup(cursor.lastrowid, outbox_id, now.isoformat(), kind, message, correction))
+    return created
+
+
+def list_followups(conn: sqlite3.Connection, include_handled: bool = False) -> list[Followup]:
+    sql = "SELECT id, outbox_id, created_at, kind, message_ja, correction_ja, handled_at FROM followup"
+    if not include_handled:
+        sql += " WHERE handled_at IS NULL"
+    return [Followup(*row) for row in conn.execute(sql + " ORDER BY id")]
+
+
+def mark_handled(conn: sqlite3.Connection, followup_id: int, now: datetime | None = None) -> bool:
+    """Mark a followup as handled; False if there is no such open followup."""
+    with store.transaction(conn):
+        return bool(conn.execute("UPDATE followup SET handled_at = ? WHERE id = ? AND handled_at IS NULL",
+                                 ((now or store.utcnow()).isoformat(), followup_id)).rowcount)

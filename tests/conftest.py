@@ -1,0 +1,34 @@
+"""Fixtures shared by the whole suite: a real SQLite store with a synthetic population."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from edge import population, store
+from edge.cli import load_population
+from edge.config import JST
+
+# A fixed moment for deterministic tests: 10:00 JST on a Monday.
+NOW = datetime(2026, 11, 16, 1, 0, tzinfo=timezone.utc)
+TODAY = NOW.astimezone(JST).date()
+
+
+@pytest.fixture(scope="session")
+def population_records() -> list[dict]:
+    return list(population.generate(1000, 1, TODAY, NOW.astimezone(JST)))
+
+
+@pytest.fixture(scope="session")
+def population_samples() -> dict[str, dict]:
+    return population.samples(1000, 1, TODAY, NOW.astimezone(JST))
+
+
+@pytest.fixture
+def populated(tmp_path, population_records):
+    """(data_dir, connection) of a store loaded with the population as known on TODAY."""
+    conn = store.open_database(tmp_path, create=True)
+    load_population(conn, population_records, TODAY, NOW)
+    yield tmp_path, conn
+    conn.close()
