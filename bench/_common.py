@@ -1,0 +1,38 @@
+"""Helpers shared by the bench scripts: a cached population file and percentile maths."""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "bench" / "out"
+
+from edge import population  # noqa: E402
+from edge.config import JST  # noqa: E402
+from tests.conftest import NOW, TODAY  # noqa: E402  (a fixed day: the same population every run)
+
+
+def population_file(patients: int, seed: int = 1) -> Path:
+    """The population known on TODAY as JSON lines, generated once and kept in bench/out/."""
+    OUT.mkdir(exist_ok=True)
+    path = OUT / f"population-{patients}-{seed}-{TODAY}.jsonl"
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as out:
+            for rec in population.known_on(population.generate(patients, seed, TODAY, NOW.astimezone(JST)), TODAY):
+                out.write(json.dumps(rec, ensure_ascii=False, separators=(",", ":")) + "\n")
+        tmp.rename(path)
+    return path
+
+
+def percentile(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=1000)[int(p * 10) - 1] if len(values) > 1 else values[0]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
