@@ -16,10 +16,12 @@ from datetime import date, datetime
 from pathlib import Path
 
 from edge import population, store
+from edge.card import cli as card_cli
 from edge.config import JST, Config, ConfigError, load_config
 from edge.desk import run_check
 from edge.model import DocumentKind
 from edge.numbers import InputError, normalize_branch, normalize_symbol, parse_birth_date, parse_insurer_number
+from edge.qr import cli as qr_cli
 from edge.verdict import CheckRequest, Method, Verdict, age_ja
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_ENVIRONMENT = 0, 1, 2, 3
@@ -43,13 +45,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--birth", help="生年月日: 1975-01-02, 19750102, 3500102 or 昭和50年1月2日")
     p.add_argument("--patient-id", help="診察券番号 / 照会番号")
     p.add_argument("--card-link", help="card link (keyed hash of the card's auth certificate)")
+    p.add_argument("--qr-file", nargs="+", type=Path, metavar="F",
+                   help="a scanned code: raw bytes or an image; several files = the symbols of a split code")
     p.add_argument("--document", choices=[k.value for k in DocumentKind], default=None,
                    help="document presented (default: 資格確認書 for numbers)")
     p.add_argument("--card-presented", action="store_true",
                    help="the My Number Card was shown with a notice or portal screen")
     p.add_argument("--valid-until", help="有効期限 printed on the document")
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    card_cli.add_check_options(p)
     p.set_defaults(func=cmd_check)
+    card_cli.register(sub)
 
     p = sub.add_parser("cache", help="the local cache").add_subparsers(dest="cache_command", required=True)
     s = p.add_parser("stats", help="what the local cache holds and how old it is")
@@ -71,6 +77,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print a summary and sample people as JSON")
     p.set_defaults(func=cmd_population)
 
+    qr_cli.register(sub)
+
 
 def data_config(args: argparse.Namespace) -> Config:
     try:
@@ -91,10 +99,12 @@ def open_store(config: Config):
 def build_request(args: argparse.Namespace) -> CheckRequest:
     """A CheckRequest from command-line arguments; InputError on bad input."""
     by_numbers = any((args.insurer, args.number, args.birth))
-    chosen = sum(bool(x) for x in (by_numbers, args.patient_id, args.card_link))
+    chosen = sum(bool(x) for x in (by_numbers, args.patient_id, args.card_link, args.qr_file))
     if chosen != 1:
-        raise InputError("give exactly one of: --insurer/--number/--birth, --patient-id, --card-link")
+        raise InputError("give exactly one of: --insurer/--number/--birth, --patient-id, --card-link, --qr-file")
     document = DocumentKind(args.document) if args.document else None
+    if args.qr_file:
+        return qr_cli.request_from_files(args.qr_file, document, args.card_presented)
     valid_until = parse_birth_date(args.valid_until, today=date.max) if args.valid_until else None
     if args.patient_id:
         return CheckRequest(Method.PATIENT_ID, document or DocumentKind.ELIGIBILITY_CERTIFICATE,
@@ -119,6 +129,8 @@ def build_request(args: argparse.Namespace) -> CheckRequest:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.card:
+        return card_cli.cmd_check_card(args)
     try:
         request = build_request(args)
     except InputError as exc:
@@ -238,7 +250,7 @@ def cmd_population(args: argparse.Namespace) -> int:
         raise CommandError(EXIT_BAD_INPUT, f"--today: {exc}") from None
     now = population.default_now(today) if today else datetime.now(JST)
     today = today or now.date()
-    records = progress(population.generate(args.patients, args.seed, today, now), args.patients * 1.1, "population")
+    records = progress(population.generate(args.patients, args.seed, today, now), int(args.patients * 1.04), "population")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as out:
             count = 0

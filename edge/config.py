@@ -8,6 +8,15 @@ Every value has a documented default, so the demo and the tests need no file::
     [policy]
     cache_max_age_hours = 72    # cached data older than this is never `ok`, only `confirm`
     online_budget_seconds = 1.5 # how long the desk waits for the hub before using the cache
+
+    [scanner]                   # read by edge.qr.ScannerSettings.from_config; every key optional
+    serial_port = ""            # USB-COM scanner, e.g. "/dev/serial/by-id/usb-..."; "" = none
+    baudrate = 9600
+    frame_gap_ms = 100          # silence that ends one scan on the serial line
+    camera_device = ""          # e.g. "/dev/video0"; "" = none
+    split_timeout_seconds = 20  # an incomplete split (structured-append) code is dropped after this
+    patient_card_pattern = "[0-9]{8}"  # the facility's 診察券 barcode (regex; group 1 = the id if any)
+    portal_hosts = ["myna.go.jp", "digital.go.jp"]  # QR links shown as notice / portal links
 """
 
 from __future__ import annotations

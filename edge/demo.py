@@ -1,7 +1,15 @@
-"""The text demo: a synthetic population and one check of each kind, printed."""
+"""The demo world (a synthetic population, the national-system stand-in) and the text demo.
+
+`build_world` is what `madoguchi demo` starts the desk on; `run_demo` prints one check of each
+kind (`madoguchi demo --text`, useful in CI logs).
+"""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
@@ -10,8 +18,106 @@ from edge.cli import format_verdict, load_population
 from edge.config import JST, Policy
 from edge.desk import run_check
 from edge.model import DocumentKind, IncomeClass
+from edge.card import TrustAnchors
+from edge.card.transport import InProcessReader
+from edge.card.virtual import TestCA, VirtualJpkiCard, make_card, make_test_ca
+from edge.national import NationalSystem
 from edge.numbers import InputError, parse_insurer_number
+from edge.qr.jahis import PrescriptionData, build_jahis
+from edge.qr.mynumber import my_number_check_digit
 from edge.verdict import CheckRequest, Declaration, Method
+
+
+@dataclass
+class DemoWorld:
+    data_dir: Path
+    conn: sqlite3.Connection
+    national: NationalSystem
+    records: list[dict]  # every generated record (with person_id and registered_on)
+    samples: dict[str, dict]  # population.samples(): one person of each kind
+    clock: Callable[[], datetime]
+
+
+def build_world(data_dir: Path, patients: int = 1000, seed: int = 1,
+                clock: Callable[[], datetime] | None = None) -> DemoWorld:
+    """A cache loaded as a sync would leave it, and a national system that knows the same people.
+
+    `clock` (timezone-aware) drives both; a fixed clock makes the world reproducible.
+    """
+    clock = clock or (lambda: datetime.now(JST))
+    now = clock().astimezone(JST)
+    today = now.date()
+    records = list(population.generate(patients, seed, today, now))
+    conn = store.open_database(store.secure_dir(Path(data_dir)), create=True)
+    load_population(conn, records, today, now)
+    national = NationalSystem(records, clock=lambda: clock().astimezone(JST))
+    return DemoWorld(Path(data_dir), conn, national, records, population.samples(patients, seed, today, now), clock)
+
+
+DEMO_PIN = "1234"
+
+
+class DemoCards:
+    """Virtual My Number Cards of sample people in an in-process reader.
+
+    Keys are made on first use (RSA keys take a moment), in the caller's thread. Each card's
+    link is registered as a sync would bring it: in the cache's records of the person and in
+    the national system. A `locked` card has no PIN tries left.
+    """
+
+    def __init__(self, world: DemoWorld) -> None:
+        self.world = world
+        self.reader = InProcessReader("Demo reader 00")
+        self._conn = store.open_database(world.data_dir)  # its own connection: used from demo threads
+        self._ca: TestCA | None = None
+        self._cards: dict[tuple[str, bool], VirtualJpkiCard] = {}
+        self._lock = threading.Lock()
+
+    def anchors(self) -> TrustAnchors:
+        with self._lock:
+            if self._ca is None:
+                self._ca = make_test_ca()
+            return TrustAnchors((self._ca.certificate,))
+
+    def insert(self, kind: str, locked: bool = False) -> VirtualJpkiCard:
+        """Put the card of the sample person `kind` in the reader (removing any card there)."""
+        self.anchors()
+        with self._lock:
+            card = self._cards.get((kind, locked))
+            if card is None:
+                person = self.world.samples[kind]
+                card = make_card(self._ca, DEMO_PIN, label=f"demo {kind}")
+                link = store.card_link_for(self._conn, card.certificate_der)
+                with store.transaction(self._conn):
+                    self._conn.execute("UPDATE qualification SET card_link = ? WHERE patient_id = ?",
+                                       (link, person["patient_id"]))
+                self.world.national.link_card(link, person["patient_id"])
+                self._cards[(kind, locked)] = card
+            if locked:
+                card.auth_pin.tries = 0
+        self.reader.remove()
+        self.reader.insert(card)
+        return card
+
+
+def jahis_prescription(person: dict) -> bytes:
+    """A 院外処方箋 QR payload (JAHIS Ver.1.10, Shift_JIS) for a sample person."""
+    number = person["insurer_number"]
+    return build_jahis(PrescriptionData(
+        layout="JAHIS10", institution_code="1312345678", institution_prefecture="13", institution_name="見本クリニック",
+        patient_code=person["patient_id"], name=person["name"], name_kana=person["name_kana"], sex=1,
+        birth_date=date.fromisoformat(person["birth_date"]),
+        insurance_kind="7" if number.startswith("39") else ("2" if len(number) == 6 else "1"),
+        insurer_number=number, insurer_number_valid=True, symbol=person["symbol"], number=person["number"],
+        personal_family=1 if person["branch"] in ("", "00") else 2, branch=person["branch"],
+    ))
+
+
+def my_number_code() -> bytes:
+    """What the QR on the back of a My Number Card holds: a 12-digit number (synthetic here),
+    for showing that the desk refuses it."""
+    body = "12345678901"
+    return (body + str(my_number_check_digit(body))).encode()
 
 
 def _by_numbers(sample: dict, **extra) -> CheckRequest:

@@ -141,12 +141,12 @@ def _coerce(name: str, value):
     return value
 
 
-# 限度額適用区分 codes (domain.md §5).
+# 限度額適用区分 codes (domain.md §5; labels as reconstructed by open-source terminal clients).
 LIMIT_CLASSES = {
     "A01": "ア", "A02": "イ", "A03": "ウ", "A04": "エ", "A05": "オ", "A06": "オ（境）",
-    "B01": "現役並みⅢ", "B02": "現役並みⅡ", "B03": "現役並みⅠ", "B04": "一般Ⅱ",
-    "B05": "一般Ⅰ", "B06": "低所得Ⅱ", "B07": "低所得Ⅰ", "B08": "低所得Ⅰ（老福）",
-    "B09": "低所得Ⅰ（境）", "B10": "一般Ⅰ（境）",
+    "B01": "現役並みⅢ", "B02": "現役並みⅡ", "B03": "現役並みⅠ", "B04": "一般",
+    "B05": "低所得Ⅱ", "B06": "低所得Ⅰ", "B07": "低所得Ⅰ（老福）", "B08": "低所得Ⅰ（境）",
+    "B09": "一般Ⅱ", "B10": "一般Ⅰ",
 }
 
 
@@ -230,6 +230,7 @@ class DocumentKind(str, Enum):
     PORTAL = "portal"  # マイナポータル 資格情報画面
     LEGACY_CARD = "legacy_card"  # 健康保険証（従来）
     DECLARATION = "declaration"  # 被保険者資格申立書
+    PRESCRIPTION = "prescription"  # 処方箋のQR（院外処方箋・電子処方箋の控え）: numbers only
 
 
 @dataclass(frozen=True)
@@ -260,6 +261,9 @@ DOCUMENT_RULES: dict[DocumentKind, DocumentRule] = {
         expired_needs_online=True,
     ),
     DocumentKind.DECLARATION: DocumentRule("被保険者資格申立書"),
+    # Not an insurance document: it carries the numbers the prescriber used, which are
+    # checked online (or against the cache) like a 資格確認書's, with no printed validity.
+    DocumentKind.PRESCRIPTION: DocumentRule("処方箋（QRの番号）"),
 }
 
 

@@ -28,15 +28,48 @@ class NationalSystem:
         self._by_patient: dict[str, list[int]] = {}
         self._by_kana: dict[tuple, list[int]] = {}
         self._card_links: dict[str, str] = {}
+        self._outages: list[tuple[datetime, datetime]] = []
         for data in records:
-            record = QualificationRecord.from_json(data)
-            index = len(self._records)
-            self._records.append((date.fromisoformat(data["registered_on"]), record))
-            self._by_numbers.setdefault(self._numbers_key(record.insurer_number, record.symbol, record.number,
-                                                          record.birth_date), []).append(index)
-            if record.patient_id:
-                self._by_patient.setdefault(record.patient_id, []).append(index)
-            self._by_kana.setdefault((record.name_kana.replace("　", ""), record.birth_date), []).append(index)
+            self.add_record(data)
+
+    def add_record(self, data: dict) -> None:
+        """Learn one more record (JSON form with ``registered_on``, as edge.population makes)."""
+        record = QualificationRecord.from_json(data)
+        index = len(self._records)
+        self._records.append((date.fromisoformat(data["registered_on"]), record))
+        self._by_numbers.setdefault(self._numbers_key(record.insurer_number, record.symbol, record.number,
+                                                      record.birth_date), []).append(index)
+        if record.patient_id:
+            self._by_patient.setdefault(record.patient_id, []).append(index)
+        self._by_kana.setdefault((record.name_kana.replace("　", ""), record.birth_date), []).append(index)
+
+    def add_twin(self, patient_id: str, twin_patient_id: str) -> dict:
+        """複数該当 on demand: a twin under the same 記号・番号 with the same birth date and the
+        next free 枝番, known from the start. A check without 枝番 then matches both."""
+        indexes = self._by_patient.get(patient_id)
+        if not indexes:
+            raise KeyError(f"no patient {patient_id}")
+        _, source = self._records[indexes[-1]]
+        same_numbers = self._by_numbers[self._numbers_key(source.insurer_number, source.symbol, source.number,
+                                                          source.birth_date)]
+        branches = {self._records[i][1].branch for i in same_numbers}
+        branch = next(f"{n:02d}" for n in range(100) if f"{n:02d}" not in branches)
+        twin = replace(source, record_id=10**9 + len(self._records), patient_id=twin_patient_id, branch=branch,
+                       personal_family=2, name=source.name + "（双子）").to_json()
+        twin["registered_on"] = date.min.isoformat()
+        self.add_record(twin)
+        return twin
+
+    def lose(self, patient_id: str, day: date, reason: str = "退職") -> None:
+        """資格喪失 on demand: the patient's records still valid lose their cover from `day`."""
+        for index in self._by_patient.get(patient_id, []):
+            registered, record = self._records[index]
+            if record.disqualification_date is None:
+                self._records[index] = (registered, replace(record, disqualification_date=day, loss_reason=reason))
+
+    def add_outage(self, start: datetime, end: datetime) -> None:
+        """An outage window on the simulated clock: no answers from `start` until `end`."""
+        self._outages.append((start, end))
 
     @staticmethod
     def _numbers_key(insurer_number: str, symbol: str, number: str, birth: date | None) -> tuple:
@@ -44,7 +77,10 @@ class NationalSystem:
 
     @property
     def is_cut(self) -> bool:
-        return self._cut.is_set()
+        if self._cut.is_set():
+            return True
+        now = self.clock()
+        return any(start <= now < end for start, end in self._outages)
 
     def cut(self) -> None:
         """Simulate a network failure: every question is unanswered."""
@@ -88,7 +124,7 @@ class NationalSystem:
         """The OnlineSource a desk uses; it honours the budget the verdict gives it."""
 
         def ask(request: CheckRequest, budget: float) -> OnlineAnswer:
-            if self._cut.is_set():
+            if self.is_cut:
                 raise OnlineUnavailable("network cut (simulated)")
             if self.latency > budget:
                 time.sleep(budget)

@@ -231,6 +231,29 @@ def parse_birth_date(text: str, today: date | None = None) -> date:
     return value
 
 
+def parse_year_month(text: str) -> tuple[int, int]:
+    """A birth year and month printed without a day: YYYYMM or era GYYMM (a JAHIS
+    prescription code may carry only these). Returns (Western year, month)."""
+    raw = _SPACE_RE.sub("", unicodedata.normalize("NFKC", text or ""))
+    if not raw.isascii() or not raw.isdigit() or len(raw) not in (5, 6):
+        raise InputError("year-month must be YYYYMM or GYYMM (生年月が不正です)")
+    if len(raw) == 6:
+        year, month = int(raw[:4]), int(raw[4:])
+        if not 1 <= month <= 12 or year < 1868:
+            raise InputError(f"{year}年{month}月 is not a year-month (生年月が不正です)")
+        return year, month
+    code, era_year, month = int(raw[0]), int(raw[1:3]), int(raw[3:])
+    if not 1 <= code <= len(ERAS) or era_year < 1 or not 1 <= month <= 12:
+        raise InputError("era year-month is not valid (和暦の生年月が不正です)")
+    _, kanji, _, start = ERAS[code - 1]
+    year = start.year + era_year - 1
+    end = ERAS[code][3] if code < len(ERAS) else None
+    # The month belongs to the era if any of its days does.
+    if (year, month) < (start.year, start.month) or (end is not None and (year, month) > (end.year, end.month)):
+        raise InputError(f"{kanji}{era_year}年{month}月 is outside the {kanji} era (元号の範囲外です)")
+    return year, month
+
+
 _HALF_KANA_RE = re.compile("[\uff61-\uff9f]+")
 
 

@@ -25,10 +25,23 @@ from edge.model import QualificationRecord, Validity
 DATABASE_NAME = "cache.db"
 PAGE_CACHE_KIB = 64 * 1024  # 64 MB: the default 2 MB doubles a bulk apply
 BUSY_TIMEOUT_MS = 5000
+INDEX_BUILD_CACHE_KIB = 16 * 1024
 
 
 class StoreMissing(RuntimeError):
     """The database does not exist yet (nothing synced or loaded)."""
+
+
+class StoreLocked(StoreMissing):
+    """The database cannot be opened: encrypted and no key given, a wrong key, or a bad key file.
+    A StoreMissing, so that every caller already gives its one-line reason."""
+
+
+# Encryption at rest (SQLCipher): the raw 256-bit key, as 64 hex digits, comes from the systemd
+# credential `madoguchi-db-key` (LoadCredentialEncrypted=), else from the file named by
+# $MADOGUCHI_DB_KEY_FILE. No key: a plain SQLite file (the demo and the tests).
+DATABASE_KEY_CREDENTIAL = "madoguchi-db-key"
+DATABASE_KEY_FILE_ENV = "MADOGUCHI_DB_KEY_FILE"
 
 
 # Column order of the `qualification` table; rows for bulk work are tuples in this order.
@@ -93,15 +106,50 @@ def open_database(data_dir: Path, *, create: bool = False) -> sqlite3.Connection
     if not create and not path.exists():
         raise StoreMissing(f"no database at {path}: run a sync or `madoguchi population` first")
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    key = database_key()
+    dbapi = sqlite3 if key is None else _sqlcipher()
+    conn = dbapi.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    if key is not None:
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")  # the first statement that reads the file
+    except dbapi.DatabaseError as exc:
+        conn.close()
+        state = "no database key was given" if key is None else "the database key does not fit it"
+        raise StoreLocked(f"cannot open {path}: {exc} ({state}; is it encrypted?)") from None
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
     conn.execute("PRAGMA foreign_keys = ON")
     if create:
         _create_schema(conn)
     return conn
+
+
+def database_key() -> bytes | None:
+    """The SQLCipher key given to this process, or None (unencrypted)."""
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    path = Path(credentials) / DATABASE_KEY_CREDENTIAL if credentials else None
+    if path is None or not path.exists():
+        named = os.environ.get(DATABASE_KEY_FILE_ENV)
+        if not named:
+            return None
+        path = Path(named)
+    try:
+        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError) as exc:
+        raise StoreLocked(f"cannot read the database key {path}: {exc}") from None
+    if len(key) != 32:
+        raise StoreLocked(f"the database key {path} must be 64 hex digits (256 bits), not {len(key) * 2}")
+    return key
+
+
+def _sqlcipher():
+    try:
+        from sqlcipher3 import dbapi2
+    except ImportError:
+        raise StoreLocked("a database key was given but sqlcipher3 is not installed (extra `sqlcipher`)") from None
+    return dbapi2
 
 
 @contextmanager
@@ -126,11 +174,10 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     db["revoked_certificate"].create(
         {"card_link": str, "reason": str}, pk="card_link", if_not_exists=True
     )
-    db["sync_state"].create(
-        {"id": int, "data_version": int, "generated_at": str, "applied_at": str},
-        pk="id",
-        if_not_exists=True,
-    )
+    db["sync_state"].create(SYNC_STATE_COLUMNS, pk="id", if_not_exists=True)
+    for name, kind in SYNC_STATE_COLUMNS.items():  # databases made before the sync daemon existed
+        if name not in db["sync_state"].columns_dict:
+            db["sync_state"].add_column(name, kind)
     db["audit"].create(
         {
             "id": int,
@@ -244,7 +291,13 @@ def replace_all_records(conn: sqlite3.Connection, rows: Iterable[tuple]) -> int:
     count = cursor.rowcount
     conn.execute("DROP TABLE qualification")
     conn.execute("ALTER TABLE qualification_new RENAME TO qualification")
-    _create_indexes(conn)
+    # Each index build sorts in memory up to the page cache's size, on top of the cache
+    # itself: a smaller cache meanwhile keeps a 1M apply under 150 MB for little time.
+    conn.execute(f"PRAGMA cache_size = -{INDEX_BUILD_CACHE_KIB}")
+    try:
+        _create_indexes(conn)
+    finally:
+        conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
     return count
 
 
@@ -257,11 +310,54 @@ def delete_records(conn: sqlite3.Connection, record_ids: Iterable[int]) -> int:
     return conn.executemany("DELETE FROM qualification WHERE record_id = ?", ((i,) for i in record_ids)).rowcount
 
 
+SYNC_STATE_COLUMNS: dict[str, type] = {
+    "id": int, "data_version": int, "generated_at": str, "applied_at": str,
+    # the last sync attempt, whatever came of it: ok, unchanged, offline, rejected, failed
+    "last_attempt_at": str, "last_result": str, "last_error": str,
+    # the last refused update (bad signature, replay, expiry, bad bundle); cleared by a good sync
+    "rejected_at": str, "rejection_reason": str,
+}
+
+
 def set_sync_state(conn: sqlite3.Connection, data_version: int, generated_at: datetime) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO sync_state (id, data_version, generated_at, applied_at) VALUES (1, ?, ?, ?)",
+        "INSERT INTO sync_state (id, data_version, generated_at, applied_at) VALUES (1, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET data_version = excluded.data_version, "
+        "generated_at = excluded.generated_at, applied_at = excluded.applied_at",
         (data_version, generated_at.isoformat(), utcnow().isoformat()),
     )
+
+
+def record_sync_attempt(conn: sqlite3.Connection, result: str, error: str = "", at: datetime | None = None) -> None:
+    """Record how the last sync attempt ended. `rejected` records the rejection (kept until a
+    sync ends `ok` or `unchanged`); `offline` and `failed` leave an earlier rejection visible."""
+    at_iso = (at or utcnow()).isoformat()
+    conn.execute(
+        "INSERT INTO sync_state (id, last_attempt_at, last_result, last_error) VALUES (1, ?, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET last_attempt_at = excluded.last_attempt_at, "
+        "last_result = excluded.last_result, last_error = excluded.last_error",
+        (at_iso, result, error),
+    )
+    if result == "rejected":
+        conn.execute("UPDATE sync_state SET rejected_at = ?, rejection_reason = ? WHERE id = 1", (at_iso, error))
+    elif result in ("ok", "unchanged"):
+        conn.execute("UPDATE sync_state SET rejected_at = NULL, rejection_reason = NULL WHERE id = 1")
+
+
+@dataclass(frozen=True)
+class SyncAttempt:
+    """How the last sync attempt ended, and the last refused update if not yet cleared."""
+
+    at: datetime | None
+    result: str  # ok, unchanged, offline, rejected, failed ("" before any attempt)
+    error: str
+    rejected_at: datetime | None
+    rejection_reason: str
+
+    @property
+    def rejected(self) -> bool:
+        """A refused update since the last good sync: show it in red at the desk."""
+        return self.rejected_at is not None
 
 
 @dataclass(frozen=True)
@@ -269,13 +365,35 @@ class SyncState:
     data_version: int
     generated_at: datetime
     applied_at: datetime
+    attempt: SyncAttempt | None = None
+
+
+def _sync_row(conn: sqlite3.Connection) -> dict | None:
+    cursor = conn.execute("SELECT * FROM sync_state WHERE id = 1")
+    row = cursor.fetchone()
+    return dict(zip((c[0] for c in cursor.description), row)) if row else None
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def get_sync_attempt(conn: sqlite3.Connection) -> SyncAttempt | None:
+    """The last sync attempt (also before any data was applied); None if never tried."""
+    row = _sync_row(conn)
+    if not row or not row.get("last_attempt_at"):
+        return None
+    return SyncAttempt(_when(row["last_attempt_at"]), row.get("last_result") or "", row.get("last_error") or "",
+                       _when(row.get("rejected_at")), row.get("rejection_reason") or "")
 
 
 def get_sync_state(conn: sqlite3.Connection) -> SyncState | None:
-    row = conn.execute("SELECT data_version, generated_at, applied_at FROM sync_state WHERE id = 1").fetchone()
-    if not row:
+    """What data the cache holds (None if nothing was ever applied), with the last attempt."""
+    row = _sync_row(conn)
+    if not row or row["data_version"] is None:
         return None
-    return SyncState(row[0], datetime.fromisoformat(row[1]), datetime.fromisoformat(row[2]))
+    return SyncState(row["data_version"], datetime.fromisoformat(row["generated_at"]),
+                     datetime.fromisoformat(row["applied_at"]), get_sync_attempt(conn))
 
 
 # ---- records: lookups -------------------------------------------------------
@@ -329,6 +447,12 @@ def find_by_numbers(
 
 def find_by_card_link(conn: sqlite3.Connection, card_link: str) -> list[QualificationRecord]:
     return [_record(r) for r in conn.execute(_SELECT_SQL + " WHERE card_link = ?", (card_link,))]
+
+
+def link_card(conn: sqlite3.Connection, patient_id: str, card_link: str) -> int:
+    """Attach a card link to every record of a patient (what the hub's certificate resolution
+    will do; `madoguchi vcard` uses it for its virtual card). Returns the number of records."""
+    return conn.execute("UPDATE qualification SET card_link = ? WHERE patient_id = ?", (card_link, patient_id)).rowcount
 
 
 def find_by_patient_id(conn: sqlite3.Connection, patient_id: str) -> list[QualificationRecord]:

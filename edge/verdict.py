@@ -254,9 +254,11 @@ def _from_cache(request: CheckRequest, conn: sqlite3.Connection, today: date) ->
     else:
         records = store.find_by_numbers(conn, request.insurer_number, request.symbol, request.number,
                                         request.branch, request.birth_date)
-    if not records or request.card_link:
-        return answer_from(records, records, today)
-    return answer_from(records, store.find_patient_records(conn, records[0]), today)
+    answer = answer_from(records, records, today)
+    if answer.validity in (Validity.INVALID, Validity.NOT_FOUND) and records and not request.card_link:
+        # Only a record that is no longer valid needs the patient's history (新しい資格あり?).
+        answer = answer_from(records, store.find_patient_records(conn, records[0]), today)
+    return answer
 
 
 def answer_from(matched: list[QualificationRecord], history: list[QualificationRecord], today: date) -> OnlineAnswer:

@@ -8,6 +8,8 @@ import os
 import sys
 
 from edge import cli as edge_cli
+from madoguchi import doctor
+from sync import cli as sync_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,19 +22,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more (English, to stderr)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     edge_cli.register(sub)
-    p = sub.add_parser("demo", help="a demonstration on a temporary synthetic population")
+    sync_cli.register(sub)
+    doctor.register(sub)
+    p = sub.add_parser("demo", help="the desk on a temporary synthetic population, no hardware needed")
+    p.add_argument("--text", action="store_true", help="print one check of each kind instead (for CI logs)")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("tui", help="the desk (reception UI) on the configured data directory")
+    p.set_defaults(func=cmd_tui)
     return parser
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Until the desk UI exists: a population in a temporary directory and a few checks printed."""
+    """The desk on a temporary synthetic world; --text prints a few checks instead."""
     import tempfile
-    from edge.demo import run_demo
 
-    with tempfile.TemporaryDirectory(prefix="madoguchi-demo-") as tmp:
-        run_demo(tmp)
-    return edge_cli.EXIT_OK
+    if args.text:
+        from edge.demo import run_demo
+
+        with tempfile.TemporaryDirectory(prefix="madoguchi-demo-") as tmp:
+            run_demo(tmp)
+        return edge_cli.EXIT_OK
+    from tui.run import run_demo_desk
+
+    return run_demo_desk()
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from tui.run import run_desk
+
+    config = edge_cli.data_config(args)
+    edge_cli.open_store(config).close()  # a clear one-line error before the screen takes over
+    return run_desk(config)
 
 
 def main(argv: list[str] | None = None) -> int:

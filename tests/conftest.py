@@ -32,3 +32,15 @@ def populated(tmp_path, population_records):
     load_population(conn, population_records, TODAY, NOW)
     yield tmp_path, conn
     conn.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_forbidden_select():
+    """Suite-wide: no virtual My Number Card ever saw a SELECT of 券面AP / 券面入力補助AP."""
+    yield
+    import sys
+
+    virtual = sys.modules.get("edge.card.virtual")
+    if virtual is not None:
+        violations = virtual.registered_violations()
+        assert not violations, f"forbidden SELECTs reached a virtual card: {violations}"

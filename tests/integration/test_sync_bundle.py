@@ -1,0 +1,136 @@
+"""The bundle format (chunked AES-GCM framing) and the incremental multiset digest."""
+
+from __future__ import annotations
+
+import io
+import struct
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge import store
+from sync import bundle
+from sync.tables import INSURER_TABLE, QUALIFICATION_TABLE, change_rows, get_digest, set_digest
+from tests.integration.test_sync_support import NOW, TODAY
+from edge import population
+
+KEY = bytes(range(32))
+lines_strategy = st.lists(st.binary(max_size=200).map(lambda b: b.replace(b"\n", b"")), max_size=40)
+
+
+def write(lines: list[bytes], key: bytes = KEY) -> bytes:
+    out = io.BytesIO()
+    writer = bundle.BundleWriter(out, key, level=0)
+    for line in lines:
+        writer.write_line(line)
+    writer.close()
+    return out.getvalue()
+
+
+def read(data: bytes, key: bytes = KEY) -> list[bytes]:
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(data)
+        f.flush()
+        return list(bundle.read_lines(Path(f.name), key))
+
+
+def frames(data: bytes) -> list[bytes]:
+    """Split a bundle into its raw frames (size word included)."""
+    pos, result = len(bundle.MAGIC) + 8, []
+    while pos < len(data):
+        (word,) = struct.unpack(">I", data[pos:pos + 4])
+        size = word & ~bundle.LAST_FRAME
+        result.append(data[pos:pos + 4 + size])
+        pos += 4 + size
+    return result
+
+
+@settings(max_examples=60, deadline=None)
+@given(lines_strategy)
+def test_lines_round_trip_across_many_frames(lines):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bundle, "FRAME_BYTES", 32)
+        assert read(write(lines)) == lines
+
+
+def test_reordered_dropped_or_relabelled_frames_fail():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bundle, "FRAME_BYTES", 32)
+        data = write([b"x" * 50, b"y" * 70, b"z" * 90])
+        head, parts = data[:len(bundle.MAGIC) + 8], frames(data)
+        assert len(parts) >= 3
+        swapped = head + parts[1] + parts[0] + b"".join(parts[2:])
+        dropped_last = head + b"".join(parts[:-1])
+        last_word = struct.unpack(">I", parts[0][:4])[0] | bundle.LAST_FRAME
+        early_end = head + struct.pack(">I", last_word) + parts[0][4:]
+        for bad in (swapped, dropped_last, early_end):
+            with pytest.raises(bundle.BundleError):
+                read(bad)
+        with pytest.raises(bundle.BundleError):
+            read(data, bytes(32))
+
+
+def row(data: dict) -> tuple:
+    return store.record_row(data)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["put", "delete"]), st.integers(1, 40), st.integers(0, 3)), max_size=30))
+def test_incremental_digest_equals_a_full_scan(changes):
+    records = {r["record_id"]: r for r in population.generate(30, 2, TODAY, NOW)}
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = store.open_database(Path(tmp), create=True)
+        with store.transaction(conn):
+            digest = change_rows(conn, QUALIFICATION_TABLE, [row(r) for r in records.values()], [], 0)
+            digest = change_rows(conn, INSURER_TABLE, [("01130012", "協会けんぽ")], [], digest)
+            set_digest(conn, digest)
+        for op, record_id, variant in changes:
+            with store.transaction(conn):
+                if op == "delete":
+                    digest = change_rows(conn, QUALIFICATION_TABLE, [], [record_id], digest)
+                else:
+                    base = records.get(record_id) or next(iter(records.values()))
+                    changed = {**base, "record_id": record_id, "copay_percent": 10 * (variant + 1)}
+                    digest = change_rows(conn, QUALIFICATION_TABLE, [row(changed)], [], digest)
+                set_digest(conn, digest)
+        assert get_digest(conn) == bundle.scan_digest(conn)
+        conn.close()
+
+
+def test_digest_is_order_independent_and_sees_one_changed_field():
+    rows = [row(r) for r in population.generate(20, 3, TODAY, NOW)]
+    total = lambda rs: sum(bundle.row_hash(bundle.QUALIFICATION, bundle.canonical(r)) for r in rs)  # noqa: E731
+    assert total(rows) == total(list(reversed(rows)))
+    edited = list(rows)
+    edited[5] = (*edited[5][:-1], "2000-01-01T00:00:00+09:00")
+    assert total(edited) != total(rows)
+
+
+def test_facility_key_file_must_hold_64_hex_digits(tmp_path):
+    path = tmp_path / "k"
+    path.write_text("abcd")
+    with pytest.raises(bundle.BundleError):
+        bundle.load_facility_key(path)
+    path.write_text(bundle.new_facility_key() + "\n")
+    assert len(bundle.load_facility_key(path)) == 32
+
+
+@pytest.mark.parametrize("line", [b'["m"]', b'["i","01130012"]', b'[1,"x"]', b'{"a":1}', b'["zz",1]', b"not json"])
+def test_a_malformed_signed_bundle_is_refused_and_changes_nothing(tmp_path, line):
+    from sync.client import apply_bundle
+
+    conn = store.open_database(tmp_path, create=True)
+    path = tmp_path / "b"
+    custom = {"kind": "full", "from": None, "to": 1, "digest": "0" * 64}
+    with open(path, "wb") as out:
+        writer = bundle.BundleWriter(out, KEY)
+        writer.write_line(bundle.canonical(("h", custom)))
+        writer.write_line(line)
+        writer.close()
+    with pytest.raises(bundle.BundleError):
+        apply_bundle(conn, path, KEY, custom)
+    assert store.get_sync_state(conn) is None
+    conn.close()

@@ -1,0 +1,49 @@
+"""Fixtures for the desk's Pilot tests: a demo world on a fixed clock, messages collected."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from tests.conftest import NOW
+from tui.app import DeskApp
+from tui.demo import demo_app
+
+SIZE = (100, 30)
+
+
+def fixed_clock():
+    return NOW
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> DeskApp:
+    """The demo desk on a fresh synthetic world (1000 people, seed 1) at a fixed moment."""
+    return demo_app(tmp_path / "data", clock=fixed_clock)
+
+
+class Collected(list):
+    def of(self, kind: type) -> list:
+        return [m for m in self if isinstance(m, kind)]
+
+
+@pytest.fixture
+def collected() -> Collected:
+    return Collected()
+
+
+async def settle(pilot, app: DeskApp) -> None:
+    """Let workers finish and the messages they posted be handled."""
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+def plain(widget, width: int = 100) -> str:
+    """The text a Static shows (its content may be a Rich table)."""
+    console = Console(width=width, record=True, file=io.StringIO())
+    console.print(widget.content)
+    return console.export_text()

@@ -1,0 +1,123 @@
+"""Pilot tests of the card flows with the demo's virtual My Number Cards (in-process reader)."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Static
+
+from edge.card.virtual import registered_violations
+from edge.verdict import Method, Outcome, Source
+from tests.ui.conftest import SIZE, plain, settle
+from tui import messages
+from tui.screens.idle import IdleScreen
+from tui.screens.pin import PinScreen, VisualCheckScreen
+from tui.screens.result import ResultScreen
+
+pytestmark = pytest.mark.asyncio
+INS_VERIFY = 0x20
+
+
+def text(app, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).content)
+
+
+async def insert(pilot, app, kind: str, **options):
+    card = app.demo.cards.insert(kind, **options)
+    await settle(pilot, app)
+    assert isinstance(app.screen, PinScreen)
+    return card
+
+
+async def test_card_and_pin_give_the_verdict(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await insert(pilot, desk, "valid")
+        assert collected.of(messages.CardTriesRead)[0].tries_left == 3
+        assert text(desk, "#pin-tries") == "残り3回"
+        await pilot.press(*"12")
+        assert text(desk, "#pin-dots") == "＊　＊　＿　＿"
+        await pilot.press("backspace", *"234")
+        await settle(pilot, desk)
+        ready = collected.of(messages.VerdictReady)[0]
+        assert ready.request.method == Method.CARD
+        assert ready.result.verdict.outcome == Outcome.OK and ready.result.verdict.source == Source.ONLINE
+        assert isinstance(desk.screen, ResultScreen)
+        assert text(desk, "#verdict-band") == "確認OK"
+    assert not registered_violations()
+
+
+async def test_wrong_pin_shows_tries_then_the_fallback_at_one_try(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await insert(pilot, desk, "valid")
+        await pilot.press(*"0000")
+        await settle(pilot, desk)
+        assert isinstance(desk.screen, PinScreen)
+        assert text(desk, "#pin-message") == "暗証番号が違います（残り2回）"
+        await pilot.press(*"0000")
+        await settle(pilot, desk)
+        assert text(desk, "#pin-tries") == "残り1回"
+        assert "目視確認（F4）" in text(desk, "#pin-message")
+        assert not collected.of(messages.VerdictReady)
+        # Staff take the fallback: 目視確認 (no PIN), recorded as such.
+        await pilot.press("f4")
+        await settle(pilot, desk)
+        assert isinstance(desk.screen, VisualCheckScreen)
+        await pilot.press("f10")
+        await settle(pilot, desk)
+        ready = collected.of(messages.VerdictReady)[0]
+        assert ready.request.method == Method.VISUAL and ready.result.verdict.outcome == Outcome.OK
+
+
+async def test_locked_card_leads_to_the_fallback(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await insert(pilot, desk, "family_member", locked=True)
+        assert text(desk, "#pin-tries") == "残り0回"
+        assert "市区町村窓口" in text(desk, "#pin-message")
+        await pilot.press(*"1234")
+        await settle(pilot, desk)
+        assert not collected.of(messages.VerdictReady)  # no PIN is sent to a locked card
+
+
+async def test_lost_qualification_by_card_is_ng(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await insert(pilot, desk, "lost")
+        await pilot.press(*"1234")
+        await settle(pilot, desk)
+        assert collected.of(messages.VerdictReady)[0].result.verdict.outcome == Outcome.NG
+        assert text(desk, "#verdict-band") == "資格なし／無効"
+
+
+async def test_offline_card_check_with_stale_data_needs_confirmation(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        desk.demo.world.national.cut()
+        await insert(pilot, desk, "stale")
+        await pilot.press(*"1234")
+        await settle(pilot, desk)
+        verdict = collected.of(messages.VerdictReady)[0].result.verdict
+        assert verdict.outcome == Outcome.CONFIRM and verdict.source == Source.CACHE
+        assert "オフライン：" in plain(desk.screen.query_one("#verdict-details Static"))
+
+
+async def test_card_removed_during_pin_entry_returns_to_idle(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await insert(pilot, desk, "valid")
+        await pilot.press(*"12")
+        desk.demo.cards.reader.remove()
+        await settle(pilot, desk)
+        assert isinstance(desk.screen, IdleScreen)
+        assert collected.of(messages.CardRemoved)
+
+
+async def test_hung_card_shows_a_timeout_then_the_fallback(desk, collected):
+    desk.card_timeout = 0.5
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        card = await insert(pilot, desk, "valid")
+        card.hang_on_ins = INS_VERIFY
+        await pilot.press(*"1234")
+        assert desk.screen.query_one("#pin-spinner").display
+        await pilot.pause(0.8)
+        assert "カードが応答しません" in text(desk, "#pin-message")
+        assert "目視確認（F4）" in text(desk, "#pin-message")
+        assert not desk.screen.query_one("#pin-spinner").display
+        card.release()
+        await settle(pilot, desk)
+        assert not collected.of(messages.VerdictReady)

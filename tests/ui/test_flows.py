@@ -1,0 +1,226 @@
+"""Pilot tests of the desk's flows, on the demo world (real SQLite, the in-process national system)."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from edge.verdict import Method, Outcome, Source
+from tests.ui.conftest import SIZE, plain, settle
+from tui import messages
+from tui.screens.declaration import DeclarationScreen
+from tui.screens.followups import FollowupsScreen
+from tui.screens.idle import IdleScreen
+from tui.screens.log import LogScreen
+from tui.screens.maintenance import MaintenanceScreen
+from tui.screens.numbers import NumbersScreen, insurer_feedback
+from tui.screens.result import ResultScreen
+
+pytestmark = pytest.mark.asyncio
+
+
+def person(app, kind: str) -> dict:
+    return app.demo.world.samples[kind]
+
+
+async def type_numbers(pilot, app, p: dict, birth: str | None = None) -> None:
+    await pilot.press("f2")
+    screen = app.screen
+    assert isinstance(screen, NumbersScreen)
+    for field, value in (("insurer", p["insurer_number"]), ("symbol", p["symbol"]), ("number", p["number"]),
+                         ("branch", p["branch"]), ("birth", birth or p["birth_date"])):
+        screen.query_one(f"#{field}", Input).value = value
+    await pilot.pause()
+
+
+async def test_idle_shows_status_and_the_guide(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await settle(pilot, desk)
+        assert isinstance(desk.screen, IdleScreen)
+        status = collected.of(messages.StatusUpdated)[-1].status
+        assert status.online and status.checks_today == 0 and status.followups_open == 0
+        assert str(desk.screen.query_one("#status-network").content) == "オンライン"
+        assert "デモの手順" in str(desk.screen.query_one("#demo-guide", Static).content)
+
+
+async def test_kiosk_cannot_be_quit_from_the_keyboard(desk):
+    async with desk.run_test(size=SIZE) as pilot:
+        for key in ("ctrl+q", "ctrl+c", "ctrl+p", "escape"):
+            await pilot.press(key)
+        await pilot.pause()
+        assert desk.is_running and desk.return_code is None
+        assert isinstance(desk.screen, IdleScreen)
+
+
+async def test_maintenance_exit_needs_the_staff_pin(desk):
+    async with desk.run_test(size=SIZE) as pilot:
+        await pilot.press("f12")
+        assert isinstance(desk.screen, MaintenanceScreen)
+        await pilot.press("1", "2", "3", "4", "enter")
+        assert "違います" in str(desk.screen.query_one("#maintenance-message", Static).content)
+        assert desk.is_running
+        await pilot.press(*"9999", "enter")
+        await pilot.pause()
+    assert desk.return_code == 0
+
+
+async def test_numbers_check_online_is_ok(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await type_numbers(pilot, desk, person(desk, "valid"))
+        await pilot.press("enter")
+        await settle(pilot, desk)
+        ready = collected.of(messages.VerdictReady)
+        assert len(ready) == 1 and ready[0].request.method == Method.NUMBERS
+        verdict = ready[0].result.verdict
+        assert verdict.outcome == Outcome.OK and verdict.source == Source.ONLINE
+        assert isinstance(desk.screen, ResultScreen)
+        assert str(desk.screen.query_one("#verdict-band", Static).content) == "確認OK"
+        await pilot.press("enter")
+        assert isinstance(desk.screen, IdleScreen)
+
+
+async def test_numbers_are_validated_as_typed(desk, collected):
+    assert insurer_feedback("3213201") == ("入力中（8桁、国保は6桁）: 7桁", False)
+    assert insurer_feedback("32132011") == ("OK 共済（地方公務員）", True)
+    message, ok = insurer_feedback("32132012")
+    assert not ok and "検証番号" in message
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await pilot.press("f2", *"32132012")
+        assert "検証番号" in str(desk.screen.query_one("#insurer-message", Static).content)
+        await pilot.press("enter")
+        await settle(pilot, desk)
+        assert isinstance(desk.screen, NumbersScreen) and not collected.of(messages.VerdictReady)
+        assert "番号を入力してください" in str(desk.screen.query_one("#number-message", Static).content)
+        assert desk.screen.focused.id == "insurer"
+
+
+async def test_lost_qualification_is_ng_with_next_steps(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await type_numbers(pilot, desk, person(desk, "lost"))
+        await pilot.press("f10")
+        await settle(pilot, desk)
+        verdict = collected.of(messages.VerdictReady)[0].result.verdict
+        assert verdict.outcome == Outcome.NG
+        assert str(desk.screen.query_one("#verdict-band", Static).content) == "資格なし／無効"
+        assert "申立書" in plain(desk.screen.query_one("#verdict-details Static"))
+
+
+async def test_offline_stale_data_needs_confirmation_then_followup(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        desk.demo.world.national.cut()
+        await type_numbers(pilot, desk, person(desk, "stale"))
+        await pilot.press("enter")
+        await settle(pilot, desk)
+        verdict = collected.of(messages.VerdictReady)[0].result.verdict
+        assert verdict.outcome == Outcome.CONFIRM and verdict.source == Source.CACHE
+        assert str(desk.screen.query_one("#verdict-band", Static).content) == "要確認"
+        assert "オフライン" in plain(desk.screen.query_one("#verdict-details Static"))
+        assert not collected.of(messages.StatusUpdated)[-1].status.online
+        # The network returns (F9, then the menu entry): reconciliation writes a 要対応 item.
+        await pilot.press("escape", "f9")
+        index = [a[0] for a in desk.demo.actions].index("network")
+        await pilot.press(str(index + 1))
+        await settle(pilot, desk)
+        assert collected.of(messages.StatusUpdated)[-1].status.followups_open == 1
+        await pilot.press("f6")
+        await settle(pilot, desk)
+        assert isinstance(desk.screen, FollowupsScreen)
+        assert desk.screen.query_one(DataTable).row_count == 1
+        assert "有効" in str(desk.screen.query_one("#followup-detail", Static).content)
+        await pilot.press("f10")
+        await settle(pilot, desk)
+        assert desk.screen.query_one(DataTable).row_count == 0
+        assert collected.of(messages.StatusUpdated)[-1].status.followups_open == 0
+
+
+async def test_declaration_shows_provisional_copay_and_is_saved(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await pilot.press("f5")
+        assert isinstance(desk.screen, DeclarationScreen)
+        await pilot.press(*"mihon", "tab", *"mihon tarou")
+        assert str(desk.screen.query_one("#kana-message", Static).content) == "ミホン タロウ"
+        await pilot.press("tab", *"20220401")
+        await pilot.pause()
+        assert "仮の負担割合：2割（未就学児）" in str(desk.screen.query_one("#provisional-copay", Static).content)
+        await pilot.press("f10")
+        await settle(pilot, desk)
+        ready = collected.of(messages.VerdictReady)[0]
+        assert ready.request.declaration.name_kana == "ミホン タロウ"
+        assert ready.result.verdict.provisional_copay and ready.result.verdict.copay_percent == 20
+        assert ready.result.outbox_id is not None  # saved for reconciliation
+
+
+async def test_declaration_refuses_missing_fields(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await pilot.press("f5", "f10")
+        await settle(pilot, desk)
+        assert isinstance(desk.screen, DeclarationScreen) and not collected.of(messages.VerdictReady)
+        assert "氏名を入力" in str(desk.screen.query_one("#name-message", Static).content)
+
+
+async def test_declaration_sample_is_resolved_after_reconciliation(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await pilot.press("f5", "f8", "f10")
+        await settle(pilot, desk)
+        assert collected.of(messages.VerdictReady)[0].result.verdict.provisional_copay
+        # Online, the demo re-checks offline decisions with every status refresh.
+        assert [f.kind for f in desk.service.followups()] == ["declaration_resolved"]
+        assert collected.of(messages.StatusUpdated)[-1].status.followups_open == 1
+
+
+async def test_today_log_is_searchable_by_kana_and_time(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        for kind in ("valid", "lost"):
+            await type_numbers(pilot, desk, person(desk, kind))
+            await pilot.press("enter")
+            await settle(pilot, desk)
+        await pilot.press("f7")
+        await settle(pilot, desk)
+        assert isinstance(desk.screen, LogScreen)
+        assert desk.screen.query_one(DataTable).row_count == 2
+        kana = person(desk, "lost")["name_kana"].split("　")[0]
+        desk.screen.query_one("#log-search", Input).value = kana
+        await settle(pilot, desk)
+        assert collected.of(messages.LogLoaded)[-1].query == kana
+        assert desk.screen.query_one(DataTable).row_count == 1
+        desk.screen.query_one("#log-search", Input).value = "10:00"  # NOW is 10:00 JST
+        await settle(pilot, desk)
+        assert desk.screen.query_one(DataTable).row_count == 2
+        desk.screen.query_one("#log-search", Input).value = "11"
+        await settle(pilot, desk)
+        assert desk.screen.query_one(DataTable).row_count == 0
+
+
+async def test_a_hung_check_shows_a_spinner_then_the_fallback(tmp_path, collected):
+    from edge.config import Policy
+    from tests.ui.conftest import fixed_clock
+    from tui.demo import demo_app
+
+    desk = demo_app(tmp_path / "data", clock=fixed_clock, policy=Policy(online_budget_seconds=0.2))
+    desk.check_margin = 0.3
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await type_numbers(pilot, desk, person(desk, "valid"))
+        with desk.service._lock:  # the database hangs
+            await pilot.press("enter")
+            assert desk.screen.query("LoadingIndicator")
+            await pilot.pause(0.7)
+            assert "応答がありません" in str(desk.screen.query_one("#result-failure", Static).content)
+            assert desk.is_running
+        await settle(pilot, desk)
+        assert not collected.of(messages.VerdictReady)  # the late answer is dropped
+
+
+async def test_bindings_can_be_moved_by_id(tmp_path):
+    from tests.ui.conftest import fixed_clock
+    from tui.app import DeskApp
+    from tui.demo import demo_app
+
+    desk = demo_app(tmp_path / "data", clock=fixed_clock)
+    production = DeskApp(desk.service, keymap={"desk.numbers": "f11"})
+    async with production.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        assert isinstance(production.screen, IdleScreen)
+        await pilot.press("f11")
+        assert isinstance(production.screen, NumbersScreen)
+        await pilot.press("f9")  # no demo menu outside the demo
+        assert isinstance(production.screen, NumbersScreen)

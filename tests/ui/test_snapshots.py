@@ -1,0 +1,137 @@
+"""Snapshots of the main screens at 80x24 (the smallest terminal the desk must stay readable on).
+
+Deterministic: the demo world is generated with seed 1 on a fixed clock; the temporary data
+directory is never shown. Update with `pytest tests/ui --snapshot-update` and review the SVGs.
+"""
+
+from __future__ import annotations
+
+from textual.widgets import Input
+
+from edge.demo import jahis_prescription, my_number_code
+from tests.ui.conftest import settle
+from tui.messages import ScanReceived
+
+SIZE = (80, 24)
+
+
+def freeze(app) -> None:
+    for widget in app.screen.query(Input):
+        widget.cursor_blink = False
+
+
+def fill_numbers(kind: str, birth: str | None = None):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        person = app.demo.world.samples[kind]
+        await pilot.press("f2")
+        for field, value in (("insurer", person["insurer_number"]), ("symbol", person["symbol"]),
+                             ("number", person["number"]), ("branch", person["branch"]),
+                             ("birth", birth or person["birth_date"])):
+            app.screen.query_one(f"#{field}", Input).value = value
+        await settle(pilot, app)
+    return run_before
+
+
+def then(*steps):
+    async def run_before(pilot) -> None:
+        for step in steps:
+            if callable(step):
+                await step(pilot)
+            else:
+                await pilot.press(*step)
+            await settle(pilot, pilot.app)
+        freeze(pilot.app)
+        await pilot.pause()
+    return run_before
+
+
+def test_idle(snap_compare, desk):
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then())
+
+
+def test_numbers_with_a_check_digit_error(snap_compare, desk):
+    async def mistype(pilot) -> None:
+        pilot.app.screen.query_one("#insurer", Input).value = "32132012"
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(fill_numbers("valid"), mistype))
+
+
+def test_result_ok(snap_compare, desk):
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(fill_numbers("valid"), ("enter",)))
+
+
+def test_result_lost(snap_compare, desk):
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(fill_numbers("lost"), ("enter",)))
+
+
+def test_result_masked_name(snap_compare, desk):
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(fill_numbers("masked_name"), ("enter",)))
+
+
+def test_result_offline_stale(snap_compare, desk):
+    async def cut(pilot) -> None:
+        pilot.app.demo.world.national.cut()
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(cut, fill_numbers("stale"), ("enter",)))
+
+
+def test_declaration_form(snap_compare, desk):
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(("f5", "f8")))
+
+
+def test_declaration_result(snap_compare, desk):
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(("f5", "f8", "f10")))
+
+
+def test_followups(snap_compare, desk):
+    async def offline_then_back(pilot) -> None:
+        app = pilot.app
+        app.demo.world.national.cut()
+        await fill_numbers("stale")(pilot)
+        await pilot.press("enter")
+        await settle(pilot, app)
+        app.demo.world.national.restore()
+        app.service.reconcile()
+        app.refresh_status()
+        await pilot.press("escape", "f6")
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(offline_then_back))
+
+
+def test_pin_screen(snap_compare, desk):
+    async def insert(pilot) -> None:
+        pilot.app.demo.cards.insert("valid")
+        await settle(pilot, pilot.app)
+        await pilot.press("1", "2")
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(insert))
+
+
+def test_pin_screen_at_one_try_left(snap_compare, desk):
+    async def insert(pilot) -> None:
+        pilot.app.demo.cards.insert("valid")
+        await settle(pilot, pilot.app)
+        await pilot.press(*"0000")
+        await settle(pilot, pilot.app)
+        await pilot.press(*"0000")
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(insert))
+
+
+def test_prescription_scan(snap_compare, desk):
+    async def scan(pilot) -> None:
+        pilot.app.post_message(ScanReceived(jahis_prescription(pilot.app.demo.world.samples["valid"])))
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(scan))
+
+
+def test_my_number_refused(snap_compare, desk):
+    async def scan(pilot) -> None:
+        pilot.app.post_message(ScanReceived(my_number_code()))
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(scan))
+
+
+def test_demo_menu(snap_compare, desk):
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(("f9",)))

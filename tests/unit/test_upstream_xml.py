@@ -1,0 +1,224 @@
+"""The terminal's XML layout: requests as written, answers mapped onto QualificationRecord."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edge.model import Validity
+from sync.upstream import oqs_xml
+from sync.upstream.base import MalformedAnswer, NumbersQuery, UpstreamError
+from sync.upstream.oqs_xml import HostileFile, TerminalRefused
+
+NOW = datetime(2026, 11, 16, 1, 0, tzinfo=timezone.utc)
+
+# Written by hand from the layout in domain.md §5 (not by the code under test).
+ANSWER = """<?xml version="1.0" encoding="Shift_JIS" standalone="no"?>
+<XmlMsg>
+ <MessageHeader>
+  <ProcessExecutionTime>20261116093000</ProcessExecutionTime>
+  <QualificationConfirmationDate>20261116</QualificationConfirmationDate>
+  <MedicalInstitutionCode>1312345678</MedicalInstitutionCode>
+  <ReferenceClassification>2</ReferenceClassification>
+  <SegmentOfResult>1</SegmentOfResult>
+  <CharacterCodeIdentifier>1</CharacterCodeIdentifier>
+ </MessageHeader>
+ <MessageBody>
+  <ProcessingResultStatus>1</ProcessingResultStatus>
+  <QualificationValidity>{validity}</QualificationValidity>
+  <ResultList>
+   <ResultOfQualificationConfirmation>
+    <InsuredCardClassification>01</InsuredCardClassification>
+    <InsurerNumber>  138016</InsurerNumber>
+    <InsuredCardSymbol>国０１２</InsuredCardSymbol>
+    <InsuredIdentificationNumber>0001234</InsuredIdentificationNumber>
+    <InsuredBranchNumber>01</InsuredBranchNumber>
+    <PersonalFamilyClassification>2</PersonalFamilyClassification>
+    <Name>髙橋　花子</Name>
+    <NameKana>タカハシ　ハナコ</NameKana>
+    <Sex1>2</Sex1>
+    <Birthdate>19540302</Birthdate>
+    <QualificationDate>20200401</QualificationDate>
+    <InsuredCardValidDate>20200401</InsuredCardValidDate>
+    <InsuredCardExpirationDate>20270731</InsuredCardExpirationDate>
+    <InsuredPartialContributionRatio>030</InsuredPartialContributionRatio>
+    <InsurerName>練馬区国民健康保険</InsurerName>
+    <ElderlyRecipientCertificateInfo>
+     <ElderlyRecipientValidStartDate>20260801</ElderlyRecipientValidStartDate>
+     <ElderlyRecipientValidEndDate>20270731</ElderlyRecipientValidEndDate>
+     <ElderlyRecipientContributionRatio>020</ElderlyRecipientContributionRatio>
+    </ElderlyRecipientCertificateInfo>
+    <LimitApplicationCertificateRelatedConsFlg>1</LimitApplicationCertificateRelatedConsFlg>
+    <LimitApplicationCertificateRelatedInfo>
+     <LimitApplicationCertificateClassification>01</LimitApplicationCertificateClassification>
+     <LimitApplicationCertificateClassificationFlag>B05</LimitApplicationCertificateClassificationFlag>
+    </LimitApplicationCertificateRelatedInfo>
+    <SpecificDiseasesCertificateList>
+     <SpecificDiseasesCertificateInfo>
+      <SpecificDiseasesDiseaseCategory>1</SpecificDiseasesDiseaseCategory>
+     </SpecificDiseasesCertificateInfo>
+    </SpecificDiseasesCertificateList>
+    <ReferenceNumber>00000042</ReferenceNumber>
+   </ResultOfQualificationConfirmation>
+  </ResultList>
+ </MessageBody>
+</XmlMsg>
+"""
+
+
+def answer_bytes(validity: int = 1, encoding: str = "cp932") -> bytes:
+    text = ANSWER.format(validity=validity)
+    if encoding == "utf-8":
+        text = text.replace("Shift_JIS", "UTF-8").replace(
+            "<CharacterCodeIdentifier>1<", "<CharacterCodeIdentifier>0<")
+    return text.encode(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["cp932", "utf-8"])
+def test_answer_fields_map_onto_the_record(encoding):
+    answer = oqs_xml.parse_answer(answer_bytes(encoding=encoding), NOW)
+    assert answer.validity == Validity.VALID
+    assert answer.as_of == datetime(2026, 11, 16, 0, 30, tzinfo=timezone.utc)  # 09:30 JST
+    (r,) = answer.records
+    assert (r.insurer_number, r.symbol, r.number, r.branch) == ("138016", "国０１２", "0001234", "01")
+    assert (r.name, r.name_kana, r.sex, r.personal_family) == ("髙橋　花子", "タカハシ　ハナコ", 2, 2)
+    assert r.birth_date == date(1954, 3, 2) and r.qualification_date == date(2020, 4, 1)
+    assert r.valid_until == date(2027, 7, 31)
+    assert r.copay_percent == 30 and r.elderly_copay_percent == 20
+    assert (r.elderly_valid_from, r.elderly_valid_until) == (date(2026, 8, 1), date(2027, 7, 31))
+    assert r.copay_percent_on(date(2026, 11, 16)) == 20  # the elderly certificate's ratio wins
+    assert r.limit_class == "B05" and r.specific_diseases == ("人工透析を必要とする慢性腎不全",)
+    assert r.patient_id == "00000042" and r.insurer_name == "練馬区国民健康保険"
+    assert r.address is None and r.nondisclosure  # no Address: 不開示
+
+
+def test_address_present_means_disclosed():
+    data = ANSWER.format(validity=1).replace("<Birthdate>", "<Address>東京都練馬区1丁目</Address><Birthdate>")
+    record = oqs_xml.parse_answer(data.encode("cp932"), NOW).records[0]
+    assert record.address == "東京都練馬区1丁目" and not record.nondisclosure
+
+
+@pytest.mark.parametrize("code", [1, 2, 3, 4, 5])
+def test_every_validity_code(code):
+    assert oqs_xml.parse_answer(answer_bytes(code), NOW).validity == Validity(code)
+
+
+@pytest.mark.parametrize("code", ["0", "6", "x"])
+def test_unknown_validity_is_malformed(code):
+    with pytest.raises(MalformedAnswer, match="QualificationValidity"):
+        oqs_xml.parse_answer(ANSWER.replace("{validity}", code).encode("cp932"), NOW)
+
+
+def test_loss_is_mapped():
+    data = ANSWER.format(validity=2).replace(
+        "<InsuredCardValidDate>", "<DisqualificationDate>20261031</DisqualificationDate>"
+        "<ReasonOfLoss>01</ReasonOfLoss><InsuredCardValidDate>")
+    record = oqs_xml.parse_answer(data.encode("cp932"), NOW).records[0]
+    assert record.disqualification_date == date(2026, 10, 31) and record.loss_reason == "死亡"
+    assert record.validity_on(date(2026, 11, 16)) == Validity.INVALID
+
+
+def test_error_answers_raise_terminal_refused():
+    data = ANSWER.format(validity=1).replace("<SegmentOfResult>1<", "<SegmentOfResult>9<").replace(
+        "</MessageHeader>", "<ErrorCode>E001</ErrorCode><ErrorMessage>入力誤り</ErrorMessage></MessageHeader>")
+    with pytest.raises(TerminalRefused, match="E001: 入力誤り"):
+        oqs_xml.parse_answer(data.encode("cp932"), NOW)
+
+
+def test_single_request_layout():
+    query = NumbersQuery("138016", "国０１２", "0001234", date(1954, 3, 2), "01")
+    data = oqs_xml.single_request(query, "1312345678", date(2026, 11, 16), "MDG1", "shift_jis")
+    text = data.decode("cp932")
+    assert text.startswith('<?xml version="1.0" encoding="Shift_JIS"')
+    assert "<InsurerNumber>  138016</InsurerNumber>" in text
+    assert "<InsuredCardSymbol>国０１２</InsuredCardSymbol>" in text and "<Birthdate>19540302</Birthdate>" in text
+    assert "<CharacterCodeIdentifier>1</CharacterCodeIdentifier>" in text
+    assert "<QualificationConfirmationDate>20261116</QualificationConfirmationDate>" in text
+    utf8 = oqs_xml.single_request(query, "1312345678", date(2026, 11, 16), "MDG1", "utf-8").decode("utf-8")
+    assert "<CharacterCodeIdentifier>0</CharacterCodeIdentifier>" in utf8 and 'encoding="UTF-8"' in utf8
+
+
+@pytest.mark.parametrize("number,padded", [("138016", "  138016"), ("06139990", "06139990")])
+def test_insurer_padding(number, padded):
+    assert oqs_xml.padded_insurer(number) == padded
+
+
+@pytest.mark.parametrize("number", ["1234567", "12345", "", "１３８０１６", "13801a"])
+def test_bad_insurer_numbers_are_refused(number):
+    with pytest.raises(UpstreamError):
+        oqs_xml.padded_insurer(number)
+
+
+def test_a_name_shift_jis_cannot_hold_is_refused_clearly():
+    query = NumbersQuery("138016", "𠮷", "1", date(1954, 3, 2))
+    with pytest.raises(UpstreamError, match="cannot be written in Shift_JIS"):
+        oqs_xml.single_request(query, "1312345678", date(2026, 11, 16), "MDG1", "shift_jis")
+
+
+HOSTILE = [
+    b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><XmlMsg>&b;</XmlMsg>',
+    b'<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><XmlMsg>&x;</XmlMsg>',
+    b'<!DOCTYPE XmlMsg SYSTEM "http://127.0.0.1:9/evil.dtd"><XmlMsg/>',
+    b'<!DOCTYPE a [<!ENTITY % p SYSTEM "http://127.0.0.1:9/x">%p;]><XmlMsg/>',
+]
+
+
+@pytest.mark.parametrize("data", HOSTILE)
+def test_hostile_files_are_refused_unexpanded(data):
+    with pytest.raises(HostileFile):
+        oqs_xml.parse_answer(data, NOW)
+
+
+@pytest.mark.parametrize("data", [b"", b"<XmlMsg>", b"<Other/>", b"\xff\xfe\x00<", answer_bytes()[:300],
+                                  b'<?xml version="1.0" encoding="EBCDIC"?><XmlMsg/>',
+                                  answer_bytes().replace(b"19540302", b"19541302"),
+                                  answer_bytes().replace(b"20261116093000", b"00010101000000")])
+def test_broken_files_are_malformed(data):
+    with pytest.raises(MalformedAnswer):
+        oqs_xml.parse_answer(data, NOW)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_raise_only_the_adapters_error(data):
+    try:
+        oqs_xml.parse_answer(data, NOW)
+        oqs_xml.parse_batch_result(data, NOW)
+    except UpstreamError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_mangled_answers_raise_only_the_adapters_error(data):
+    original = bytearray(answer_bytes())
+    for _ in range(data.draw(st.integers(1, 5))):
+        position = data.draw(st.integers(0, len(original) - 1))
+        original[position] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(0, len(original)))
+    for parse in (oqs_xml.parse_answer, oqs_xml.parse_batch_result):
+        try:
+            parse(bytes(original[:cut]), NOW)
+        except UpstreamError:
+            pass
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.sampled_from(["Birthdate", "QualificationDate", "InsuredPartialContributionRatio",
+                                        "Sex1", "PersonalFamilyClassification", "ElderlyRecipientContributionRatio",
+                                        "ProcessExecutionTime", "QualificationValidity", "InsurerNumber"]),
+                       st.one_of(st.text("0123456789 ", max_size=16),
+                                 st.text(st.characters(blacklist_categories=("Cs",)), max_size=16)), min_size=1))
+def test_any_field_value_raises_only_the_adapters_error(values):
+    text = ANSWER.format(validity=1).replace("Shift_JIS", "UTF-8")
+    for field, value in values.items():
+        escaped = value.replace("&", "&amp;").replace("<", "&lt;")
+        text = re.sub(f"<{field}>[^<]*</{field}>", lambda _: f"<{field}>{escaped}</{field}>", text)
+    try:
+        oqs_xml.parse_answer(text.encode("utf-8"), NOW)
+    except UpstreamError:
+        pass

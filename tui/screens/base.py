@@ -1,0 +1,54 @@
+"""What every desk screen has: the status bar on top, the F-keys in the footer."""
+
+from __future__ import annotations
+
+import time
+
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from edge.qr.codes import ScanSource
+from edge.qr.scanners import WedgeDetector, WedgeEvent
+from tui.messages import ScanReceived
+from tui.widgets.status_bar import StatusBar
+
+WEDGE_POLL_SECONDS = 0.05
+
+
+class DeskScreen(Screen):
+    """`ACCEPTS_SCANS`: a screen without text inputs listens for keyboard-wedge scans (a fast
+    burst of keys ending in Enter) and posts them as ScanReceived."""
+
+    ACCEPTS_SCANS = False
+    BINDINGS = [Binding("escape", "back", "戻る", id="desk.back")]
+
+    def on_mount(self) -> None:
+        if self.ACCEPTS_SCANS:
+            self._wedge = WedgeDetector()
+            self.set_interval(WEDGE_POLL_SECONDS, lambda: self._deliver(self._wedge.poll(time.monotonic())))
+
+    def on_key(self, event: events.Key) -> None:
+        if not self.ACCEPTS_SCANS:
+            return
+        char = "\r" if event.key == "enter" else event.character
+        if char and (char == "\r" or char.isprintable()):
+            self._deliver(self._wedge.feed(char, time.monotonic()))
+
+    def _deliver(self, wedge_events: list[WedgeEvent]) -> None:
+        for wedge_event in wedge_events:
+            if wedge_event.kind == "scan":
+                self.app.post_message(ScanReceived(wedge_event.text.encode("utf-8"), ScanSource.WEDGE))
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status-bar")
+        yield from self.compose_body()
+        yield Footer()
+
+    def action_back(self) -> None:
+        self.app.go_idle()

@@ -1,0 +1,121 @@
+"""申立: the 被保険者資格申立書 when no document can be checked; the copay is provisional."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, Label, Select, Static
+
+from edge.model import DocumentKind, IncomeClass, age_band_ja, copay_by_age
+from edge.numbers import InputError, parse_birth_date, to_fullwidth_kana
+from edge.verdict import CheckRequest, Declaration, Method
+from tui.kana import romaji_to_katakana
+from tui.screens.base import DeskScreen
+from tui.widgets.field import Field, japanese_message
+
+FIELDS = ("name", "kana", "birth", "address", "insurer", "workplace", "phone")
+INCOME_CHOICES = [("不明（一般として計算）", ""), ("一般・低所得", IncomeClass.GENERAL.value),
+                  ("一定以上（75歳以上）", IncomeClass.CERTAIN.value), ("現役並み", IncomeClass.ACTIVE.value)]
+
+
+def kana_of(text: str) -> str:
+    """フリガナ as typed: romaji becomes katakana, half-width kana full-width."""
+    return to_fullwidth_kana(romaji_to_katakana(text.strip()))
+
+
+class DeclarationScreen(DeskScreen):
+    BINDINGS = [
+        Binding("escape", "back", "戻る", id="desk.back"),
+        Binding("f10", "submit", "保存して受付", id="desk.declaration.submit"),
+        Binding("f8", "sample", "見本を入力", id="desk.declaration.sample"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="form"):
+            yield Static("被保険者資格申立書：患者さんの申立を入力し、F10 で保存します", classes="form-title")
+            yield Field("氏名", "name", max_length=40)
+            yield Field("フリガナ", "kana", max_length=40, placeholder="ローマ字可 satou hanako")
+            yield Field("生年月日", "birth", max_length=16, placeholder="19750102 / S50.1.2")
+            yield Field("住所", "address", max_length=80)
+            yield Field("保険者", "insurer", max_length=40, placeholder="わかれば")
+            yield Field("勤務先", "workplace", max_length=40, placeholder="わかれば")
+            yield Field("電話", "phone", max_length=20)
+            with Horizontal(classes="field"):
+                yield Label("所得区分", classes="field-label")
+                yield Select(INCOME_CHOICES, id="income", value="", allow_blank=False, compact=True)
+            yield Static("", id="provisional-copay")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "sample":
+            return self.app.demo is not None
+        return True
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    def _today(self) -> date:
+        service = self.app.service
+        return service.clock().astimezone(service.policy.timezone).date()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        row = self.query_one(f"#row-{event.input.id}", Field)
+        if event.input.id == "kana":
+            kana = kana_of(event.value)
+            row.tell(kana if kana != event.value.strip() else "", ok=True)
+        elif event.input.id == "birth":
+            row.tell("")
+        self.show_copay()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self.show_copay()
+
+    def show_copay(self) -> None:
+        label = self.query_one("#provisional-copay", Static)
+        today = self._today()
+        try:
+            birth = parse_birth_date(self.query_one("#birth", Input).value, today)
+        except InputError:
+            label.update("仮の負担割合：生年月日を入力すると表示します")
+            return
+        copay = copay_by_age(birth, today, self.income())
+        label.update(f"仮の負担割合：{copay // 10}割（{age_band_ja(birth, today)}）")
+
+    def income(self) -> IncomeClass | None:
+        value = self.query_one("#income", Select).value
+        return IncomeClass(value) if value else None
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_submit()
+
+    def action_sample(self) -> None:
+        for name, value in self.app.demo.sample_declaration().items():
+            self.query_one(f"#{name}", Input).value = value
+
+    def action_submit(self) -> None:
+        values = {f: self.query_one(f"#{f}", Input).value.strip() for f in FIELDS}
+        errors: dict[str, str] = {}
+        if not values["name"]:
+            errors["name"] = "氏名を入力してください"
+        kana = kana_of(values["kana"])
+        if not kana:
+            errors["kana"] = "フリガナを入力してください"
+        birth = None
+        try:
+            birth = parse_birth_date(values["birth"], self._today())
+        except InputError as exc:
+            errors["birth"] = japanese_message(exc, "生年月日が正しくありません")
+        for name in FIELDS:
+            if name in errors:
+                self.query_one(f"#row-{name}", Field).tell(errors[name])
+        if errors or birth is None:
+            self.query_one(f"#{next(f for f in FIELDS if f in errors)}", Input).focus()
+            return
+        declaration = Declaration(
+            name=values["name"], name_kana=kana, birth_date=birth, address=values["address"],
+            insurer=values["insurer"], workplace=values["workplace"], phone=values["phone"],
+            income_class=self.income(),
+        )
+        self.app.start_check(CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=declaration))

@@ -1,0 +1,24 @@
+"""待機: waiting for a card, a scan or a key."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from tui.screens.base import DeskScreen
+
+
+class IdleScreen(DeskScreen):
+    ACCEPTS_SCANS = True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action != "back"  # nothing to go back to
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="idle"):
+            yield Static("マイナ保険証をカードリーダーに置いてください", id="idle-prompt")
+            yield Static("書類・QRは F3　番号入力は F2　申立は F5", id="idle-hint")
+            demo = self.app.demo
+            if demo is not None:
+                yield Static("\n".join(demo.guide_ja), id="demo-guide")

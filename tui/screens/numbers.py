@@ -1,0 +1,152 @@
+"""番号入力: a check by the numbers printed on a document, validated as they are typed."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Checkbox, Input, Label, Select, Static
+
+from edge.model import DOCUMENT_RULES, DocumentKind
+from edge.numbers import (
+    InputError,
+    normalize_branch,
+    normalize_symbol,
+    parse_birth_date,
+    parse_insurer_number,
+)
+from edge.verdict import CheckRequest, Method
+from tui.screens.base import DeskScreen
+from tui.widgets.field import Field, japanese_message
+
+DOCUMENTS = (DocumentKind.ELIGIBILITY_CERTIFICATE, DocumentKind.NOTICE, DocumentKind.PORTAL,
+             DocumentKind.LEGACY_CARD)
+FIELDS = ("insurer", "symbol", "number", "branch", "birth", "valid_until")
+
+
+def insurer_feedback(text: str) -> tuple[str, bool]:
+    """(message, ok) for the 保険者番号 typed so far: the check digit is verified as soon as
+    the length is complete."""
+    digits = normalize_symbol(text)
+    if not digits:
+        return "", False
+    if not digits.isdigit():
+        return "数字だけを入力してください", False
+    if len(digits) < 6:
+        return f"入力中（8桁、国保は6桁）: {len(digits)}桁", False
+    if len(digits) == 7:
+        return "入力中（8桁、国保は6桁）: 7桁", False
+    try:
+        number = parse_insurer_number(digits)
+    except InputError as exc:
+        return japanese_message(exc, "保険者番号が正しくありません"), False
+    return f"OK {number.kind}", True
+
+
+def birth_feedback(text: str, today: date) -> tuple[str, bool]:
+    if not text.strip():
+        return "", False
+    try:
+        value = parse_birth_date(text, today)
+    except InputError as exc:
+        return japanese_message(exc, "生年月日が正しくありません（例 19750102、S50.1.2、3500102）"), False
+    return f"{value.year}年{value.month}月{value.day}日", True
+
+
+class NumbersScreen(DeskScreen):
+    BINDINGS = [
+        Binding("escape", "back", "戻る", id="desk.back"),
+        Binding("f10", "submit", "確認", id="desk.numbers.submit"),
+    ]
+
+    def compose_body(self) -> ComposeResult:
+        with VerticalScroll(id="form"):
+            yield Static("番号入力：書類に印字された番号を入力し、Enter か F10 で確認します", classes="form-title")
+            yield Field("保険者番号", "insurer", max_length=8, placeholder="8桁（国保6桁）")
+            yield Field("記号", "symbol", max_length=20)
+            yield Field("番号", "number", max_length=20)
+            yield Field("枝番", "branch", max_length=2, placeholder="2桁")
+            yield Field("生年月日", "birth", max_length=16, placeholder="19750102 / S50.1.2")
+            yield Field("有効期限", "valid_until", max_length=16, placeholder="印字があれば")
+            with Horizontal(classes="field"):
+                yield Label("書類", classes="field-label")
+                yield Select([(DOCUMENT_RULES[k].label_ja, k) for k in DOCUMENTS], id="document",
+                             value=DocumentKind.ELIGIBILITY_CERTIFICATE, allow_blank=False, compact=True)
+            with Horizontal(classes="field"):
+                yield Label("", classes="field-label")
+                yield Checkbox("マイナンバーカードも提示された", id="card-presented", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#insurer", Input).focus()
+
+    def _today(self) -> date:
+        service = self.app.service
+        return service.clock().astimezone(service.policy.timezone).date()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        row = self.query_one(f"#row-{event.input.id}", Field)
+        if event.input.id == "insurer":
+            row.tell(*insurer_feedback(event.value))
+        elif event.input.id == "birth":
+            row.tell(*birth_feedback(event.value, self._today()))
+        else:
+            row.tell("")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.action_submit()
+
+    def values(self) -> dict[str, str]:
+        return {f: self.query_one(f"#{f}", Input).value for f in FIELDS}
+
+    def build_request(self) -> tuple[CheckRequest | None, dict[str, str]]:
+        """The request, or the errors by field."""
+        v = self.values()
+        errors: dict[str, str] = {}
+        insurer = None
+        try:
+            insurer = parse_insurer_number(v["insurer"])
+        except InputError as exc:
+            errors["insurer"] = japanese_message(exc, "保険者番号が正しくありません")
+        symbol = normalize_symbol(v["symbol"])
+        if not symbol and not (insurer and insurer.is_kouki):
+            errors["symbol"] = "記号を入力してください（後期高齢者は不要）"
+        number = normalize_symbol(v["number"])
+        if not number:
+            errors["number"] = "番号を入力してください"
+        branch = ""
+        try:
+            branch = normalize_branch(v["branch"])
+        except InputError as exc:
+            errors["branch"] = japanese_message(exc, "枝番は2桁の数字です")
+        today = self._today()
+        birth = None
+        try:
+            birth = parse_birth_date(v["birth"], today)
+        except InputError as exc:
+            errors["birth"] = japanese_message(exc, "生年月日が正しくありません")
+        valid_until = None
+        if v["valid_until"].strip():
+            try:
+                valid_until = parse_birth_date(v["valid_until"], date.max)
+            except InputError as exc:
+                errors["valid_until"] = japanese_message(exc, "有効期限が正しくありません")
+        if errors or insurer is None or birth is None:
+            return None, errors
+        document = self.query_one("#document", Select).value
+        return CheckRequest(
+            Method.NUMBERS, document, insurer_number=insurer.digits, symbol=symbol, number=number,
+            branch=branch, birth_date=birth, printed_valid_until=valid_until,
+            card_presented=self.query_one("#card-presented", Checkbox).value,
+        ), errors
+
+    def action_submit(self) -> None:
+        request, errors = self.build_request()
+        for name in FIELDS:
+            if name in errors:
+                self.query_one(f"#row-{name}", Field).tell(errors[name])
+        if request is None:
+            self.query_one(f"#{next(f for f in FIELDS if f in errors)}", Input).focus()
+            return
+        self.app.start_check(request)

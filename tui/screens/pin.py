@@ -1,0 +1,232 @@
+"""The patient-facing PIN screen, and 目視確認 (staff compare the card photo; no PIN).
+
+The PIN is typed by the patient on the numeric pad, shown masked, sent once to the card and
+then forgotten: never kept on the screen object after the attempt, never logged (the worker
+has a fixed description, so its arguments never reach Textual's logs).
+"""
+
+from __future__ import annotations
+
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import LoadingIndicator, Static
+from textual.worker import get_current_worker
+
+from edge.card import CardError, CardLocked, CardSession, WrongPin, advice_ja, request_for
+from tui import messages
+from tui.screens.base import DeskScreen
+
+PIN_LENGTH = 4
+FALLBACK_JA = "目視確認（F4）か、資格確認書などの書類（F3）で受け付けてください"
+
+
+def masked(count: int) -> str:
+    return "　".join(["＊"] * count + ["＿"] * (PIN_LENGTH - count))
+
+
+class PinScreen(DeskScreen):
+    PATIENT_FACING = True
+    BINDINGS = [
+        Binding("escape", "cancel", "取消", id="desk.pin.cancel"),
+        Binding("backspace", "erase", "1文字消す", id="desk.pin.erase"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._digits: list[str] = []
+        self.tries_left: int | None = None
+        self.busy = True  # reading the card: keys wait
+        self.session: CardSession | None = None
+
+    def on_unmount(self) -> None:
+        if self.session is not None:
+            self.app.run_worker(self.session.close, thread=True, group="card-close", exit_on_error=False,
+                                description="close card session")
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="pin"):
+            yield Static("暗証番号（数字4桁）を入力してください", id="pin-prompt")
+            yield Static(masked(0), id="pin-dots")
+            yield Static("カードを読み取っています", id="pin-tries")
+            yield Static("", id="pin-message", markup=False)
+            yield LoadingIndicator(id="pin-spinner")
+
+    def on_mount(self) -> None:
+        self.read_tries()
+        self._watchdog = self.set_timer(self.app.card_timeout, self._timed_out)
+
+    def _busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.query_one("#pin-spinner").display = busy
+        if busy:
+            self._watchdog = self.set_timer(self.app.card_timeout, self._timed_out)
+        else:
+            self._watchdog.stop()
+
+    def _timed_out(self) -> None:
+        """The card or reader hangs: stop waiting for it and offer the fallback."""
+        self.workers.cancel_group(self, "card")
+        self._busy(False)
+        self._tell(f"カードが応答しません。カードを置き直すか、{FALLBACK_JA}", error=True)
+
+    def _tell(self, message: str, error: bool = False) -> None:
+        label = self.query_one("#pin-message", Static)
+        label.update(message)
+        label.set_class(error, "-error")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="read PIN tries")
+    def read_tries(self) -> None:
+        try:
+            self.session = self.app.card_port.session()
+            tries = self.session.pin_tries_left()
+        except CardError as exc:
+            if not get_current_worker().is_cancelled:
+                self.post_message(messages.CardProblem(type(exc).__name__, exc.message_ja))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(messages.CardTriesRead(tries))
+
+    def on_card_tries_read(self, message: messages.CardTriesRead) -> None:
+        self._busy(False)
+        self.show_tries(message.tries_left)
+
+    def show_tries(self, tries_left: int) -> None:
+        self.tries_left = tries_left
+        tries = self.query_one("#pin-tries", Static)
+        tries.update(f"残り{tries_left}回")
+        tries.set_class(tries_left <= 1, "-error")
+        if tries_left <= 1:
+            self._tell(f"{advice_ja(tries_left)}\n職員の方へ：{FALLBACK_JA}", error=True)
+        else:
+            self._tell("")
+
+    def on_key(self, event: events.Key) -> None:
+        if self.busy or self.tries_left is None or self.tries_left == 0:
+            return
+        if event.character and event.character.isascii() and event.character.isdigit():
+            event.stop()
+            self._digits.append(event.character)
+            self.query_one("#pin-dots", Static).update(masked(len(self._digits)))
+            if len(self._digits) == PIN_LENGTH:
+                pin, self._digits = "".join(self._digits), []
+                self._busy(True)
+                self._tell("確認しています")
+                self.prove(pin)
+
+    def action_erase(self) -> None:
+        if self._digits and not self.busy:
+            self._digits.pop()
+            self.query_one("#pin-dots", Static).update(masked(len(self._digits)))
+
+    def action_cancel(self) -> None:
+        self._digits = []
+        self.workers.cancel_group(self, "card")
+        self.app.go_idle()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="prove card holder")
+    def prove(self, pin: str) -> None:
+        try:
+            proof = self.session.prove_holder(pin)
+        except CardError as exc:
+            if not get_current_worker().is_cancelled:
+                self.post_message(messages.CardProblem(type(exc).__name__, exc.message_ja,
+                                                       getattr(exc, "tries_left", None)))
+            return
+        finally:
+            del pin
+        # The check runs in this worker too: one hop less between the last digit and the verdict.
+        request = request_for(proof, self.app.service.card_link(proof.certificate_der))
+        result = self.app.service.check(request)
+        if not get_current_worker().is_cancelled:
+            self.app.post_message(messages.VerdictReady(request, result))
+
+    def show_failure(self, message_ja: str) -> None:
+        self._busy(False)
+        self._tell(f"{message_ja}\n{FALLBACK_JA}", error=True)
+
+    def on_card_problem(self, message: messages.CardProblem) -> None:
+        self._busy(False)
+        self._digits = []
+        self.query_one("#pin-dots", Static).update(masked(0))
+        if message.kind == WrongPin.__name__ and message.tries_left is not None:
+            self.show_tries(message.tries_left)
+            staff = f"\n職員の方へ：{FALLBACK_JA}" if message.tries_left <= 1 else ""
+            self._tell(message.message_ja + staff, error=True)
+            return
+        if message.kind == CardLocked.__name__:
+            self.tries_left = 0
+            self.query_one("#pin-tries", Static).update("ロック中")
+        self._tell(f"{message.message_ja}\n{FALLBACK_JA}", error=True)
+
+
+class VisualCheckScreen(DeskScreen):
+    """目視確認: the card's certificate is read without the PIN; staff confirm the photo."""
+
+    BINDINGS = [
+        Binding("escape", "back", "戻る", id="desk.back"),
+        Binding("f10", "confirm", "写真と本人が一致", id="desk.visual.confirm"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proof = None
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="visual"):
+            yield Static("目視確認：カードの顔写真と、目の前の患者さんを見比べてください", classes="form-title")
+            yield Static("カードを読み取っています", id="visual-message", markup=False)
+            yield LoadingIndicator(id="visual-spinner")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "confirm":
+            return self.proof is not None
+        return True
+
+    def on_mount(self) -> None:
+        if self.app.card_port is None:
+            self._show("カードリーダーがありません。書類（F3）か番号入力（F2）で受け付けてください", error=True)
+            return
+        self._watchdog = self.set_timer(self.app.card_timeout, self._timed_out)
+        self.read()
+
+    def _show(self, message: str, error: bool = False) -> None:
+        self.query_one("#visual-spinner").display = False
+        label = self.query_one("#visual-message", Static)
+        label.update(message)
+        label.set_class(error, "-error")
+
+    def _timed_out(self) -> None:
+        self.workers.cancel_group(self, "card")
+        self._show("カードが応答しません。書類（F3）か番号入力（F2）で受け付けてください", error=True)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="read for visual check")
+    def read(self) -> None:
+        try:
+            proof = self.app.card_port.session().read_for_visual_check()
+        except CardError as exc:
+            if not get_current_worker().is_cancelled:
+                self.post_message(messages.CardProblem(type(exc).__name__, exc.message_ja))
+            return
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._read_done, proof)
+
+    def _read_done(self, proof) -> None:
+        self._watchdog.stop()
+        self.proof = proof
+        self._show("写真と本人が一致したら F10 を押してください（目視確認として記録されます）")
+        self.refresh_bindings()
+
+    def on_card_problem(self, message: messages.CardProblem) -> None:
+        self._watchdog.stop()
+        self._show(f"{message.message_ja}\n書類（F3）か番号入力（F2）で受け付けてください", error=True)
+
+    def action_confirm(self) -> None:
+        if self.proof is not None:
+            self.confirm(self.proof)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="visual check")
+    def confirm(self, proof) -> None:
+        request = request_for(proof, self.app.service.card_link(proof.certificate_der))
+        self.app.post_message(messages.CheckRequested(request))

@@ -1,0 +1,65 @@
+"""The result: a spinner while deciding, then the big verdict panel (or the fallback)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.timer import Timer
+from textual.widgets import LoadingIndicator, Static
+
+from edge.verdict import CheckRequest, Verdict
+from tui.screens.base import DeskScreen
+from tui.widgets.verdict_panel import VerdictPanel
+
+FALLBACK_JA = "番号入力（F2）、書類（F3）、申立（F5）で受け付けてください"
+
+
+class ResultScreen(DeskScreen):
+    BINDINGS = [
+        Binding("escape", "back", "戻る", id="desk.back"),
+        Binding("enter", "next", "次の方", id="desk.next"),
+    ]
+
+    def __init__(self, timeout: float, verdict: Verdict | None = None, request: CheckRequest | None = None) -> None:
+        super().__init__()
+        self.timeout = timeout
+        self.verdict = verdict
+        self.request = request
+        self._timer: Timer | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="result"):
+            if self.verdict is not None:
+                yield VerdictPanel(self.verdict, self.request, id="verdict")
+                return
+            with Vertical(id="pending"):
+                yield Static("確認しています", id="pending-label")
+                yield LoadingIndicator()
+
+    def action_next(self) -> None:
+        self.app.go_idle()
+
+    def on_mount(self) -> None:
+        if self.verdict is None:
+            self._timer = self.set_timer(self.timeout, self._timed_out)
+
+    def _timed_out(self) -> None:
+        """No answer in time: the worker may still be stuck, the desk goes on without it."""
+        self.workers.cancel_group(self.app, "check")
+        self.show_failure(f"応答がありません。{FALLBACK_JA}")
+
+    def show_verdict(self, verdict: Verdict, request: CheckRequest | None = None) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self.verdict = verdict
+        body = self.query_one("#result", Vertical)
+        body.remove_children()
+        body.mount(VerdictPanel(verdict, request, id="verdict"))
+
+    def show_failure(self, message_ja: str) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        body = self.query_one("#result", Vertical)
+        body.remove_children()
+        body.mount(Static(message_ja, id="result-failure", markup=False))

@@ -1,0 +1,161 @@
+"""The blocking work of the desk (database, online source, reconciliation), without any UI.
+
+Screens call these methods from Textual thread workers, never from the UI thread. One SQLite
+connection is shared and every use of it is serialised by a lock, so workers of different
+groups may run at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timezone
+
+from edge import reconcile, store
+from edge.config import Policy
+from edge.desk import CheckResult, run_check
+from edge.verdict import CheckRequest, OnlineAnswer, OnlineSource, OnlineUnavailable
+
+
+@dataclass(frozen=True)
+class DeskStatus:
+    """What the status bar shows."""
+
+    online: bool
+    data_age_seconds: int | None  # None: nothing synced yet
+    data_stale: bool  # older than the policy allows
+    sync_rejected: bool  # the last sync was refused (bad signature, rollback...)
+    reader: str  # "connected" / "absent" / "error"
+    checks_today: int
+    followups_open: int
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One check of today's audit log, as the log screen shows it."""
+
+    audit_id: int
+    at: datetime  # local time
+    method: str
+    verdict: str
+    source: str
+    name: str
+    name_kana: str
+
+
+class DeskService:
+    def __init__(self, conn: sqlite3.Connection, policy: Policy, online: OnlineSource | None = None,
+                 clock: Callable[[], datetime] = store.utcnow) -> None:
+        self.conn = conn
+        self.policy = policy
+        self.clock = clock
+        self._online = online
+        self._lock = threading.Lock()
+        self._online_failed = False  # the last online question went unanswered
+        self.reader_state = "absent"
+
+    @property
+    def online_configured(self) -> bool:
+        return self._online is not None
+
+    def _ask_online(self, request: CheckRequest, budget: float) -> OnlineAnswer:
+        assert self._online is not None
+        try:
+            answer = self._online(request, budget)
+        except OnlineUnavailable:
+            self._online_failed = True
+            raise
+        self._online_failed = False
+        return answer
+
+    def check(self, request: CheckRequest) -> CheckResult:
+        """Decide and record one check (the online source within the policy's budget)."""
+        online = self._ask_online if self._online is not None else None
+        with self._lock:
+            return run_check(self.conn, request, self.policy, online, clock=self.clock)
+
+    def card_link(self, certificate_der: bytes) -> str:
+        with self._lock:
+            return store.card_link_for(self.conn, certificate_der)
+
+    def status(self, online_hint: bool | None = None) -> DeskStatus:
+        """The status bar's figures; `online_hint` overrides the last online outcome (demo)."""
+        now = self.clock()
+        with self._lock:
+            sync = store.get_sync_state(self.conn)
+            attempt = store.get_sync_attempt(self.conn)
+            checks = self.conn.execute("SELECT count(*) FROM audit WHERE at >= ?",
+                                       (self._start_of_today(now).isoformat(),)).fetchone()[0]
+            followups = self.conn.execute("SELECT count(*) FROM followup WHERE handled_at IS NULL").fetchone()[0]
+        age = int((now - sync.generated_at).total_seconds()) if sync else None
+        online = self._online is not None and not self._online_failed
+        if online_hint is not None:
+            online = online_hint
+        return DeskStatus(
+            online=online, data_age_seconds=age,
+            data_stale=age is None or age > self.policy.cache_max_age.total_seconds(),
+            sync_rejected=bool(attempt and attempt.rejected),
+            reader=self.reader_state, checks_today=checks, followups_open=followups,
+        )
+
+    def _start_of_today(self, now: datetime) -> datetime:
+        today = now.astimezone(self.policy.timezone).date()
+        return datetime.combine(today, time(0), self.policy.timezone).astimezone(timezone.utc)
+
+    def today_log(self, query: str = "") -> list[LogEntry]:
+        """Today's checks, newest first; `query` is a time ("9:05", "14") or a name in kana/kanji."""
+        now = self.clock()
+        with self._lock:
+            rows = self.conn.execute(
+                "SELECT a.id, a.at, a.method, a.verdict, a.source, q.name, q.name_kana, o.request "
+                "FROM audit a LEFT JOIN qualification q ON q.record_id = a.record_id "
+                "LEFT JOIN outbox o ON o.audit_id = a.id WHERE a.at >= ? ORDER BY a.id DESC",
+                (self._start_of_today(now).isoformat(),),
+            ).fetchall()
+        entries = []
+        for audit_id, at, method, verdict, source, name, kana, request in rows:
+            if not name and request:
+                declared = json.loads(request).get("inputs", {}).get("declaration") or {}
+                name, kana = declared.get("name", ""), declared.get("name_kana", "")
+            local = datetime.fromisoformat(at).astimezone(self.policy.timezone)
+            entries.append(LogEntry(audit_id, local, method, verdict, source, name or "", kana or ""))
+        return [e for e in entries if matches(e, query)]
+
+    def followups(self) -> list[reconcile.Followup]:
+        with self._lock:
+            return reconcile.list_followups(self.conn)
+
+    def mark_handled(self, followup_id: int) -> bool:
+        with self._lock:
+            return reconcile.mark_handled(self.conn, followup_id, self.clock())
+
+    def reconcile(self) -> list[reconcile.Followup]:
+        """Re-check the offline decisions (when the network is back); the new 要対応 items."""
+        if self._online is None:
+            return []
+        with self._lock:
+            return reconcile.reconcile_pending(self.conn, self._ask_online, self.policy, self.clock())
+
+
+def fold_kana(text: str) -> str:
+    """For search: width-normalised, hiragana as katakana, no spaces."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(chr(ord(c) + 0x60) if "ぁ" <= c <= "ゖ" else c for c in text)
+    return "".join(text.split())
+
+
+def matches(entry: LogEntry, query: str) -> bool:
+    query = fold_kana(query)
+    if not query:
+        return True
+    if query.replace(":", "").isdigit():
+        hour, _, minute = query.partition(":")
+        if minute:
+            return entry.at.strftime("%H:%M").startswith(f"{int(hour):02d}:{minute}")
+        return entry.at.hour == int(hour)
+    return query in fold_kana(entry.name_kana) or query in fold_kana(entry.name)
+

@@ -1,0 +1,1 @@
+"""The desk's widgets: the status bar and the verdict panel."""

@@ -1,0 +1,41 @@
+"""A form row: label, one-line input, and the field's message (error in red, OK in green)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Input, Label
+
+from edge.numbers import InputError
+
+
+def japanese_message(error: InputError, fallback_ja: str) -> str:
+    """The Japanese part of an edge InputError ("english (日本語)"), else `fallback_ja`."""
+    text = str(error)
+    start = text.rfind("(")
+    if start >= 0 and text.endswith(")") and not text[start + 1:-1].isascii():
+        return text[start + 1:-1]
+    return fallback_ja
+
+
+class Field(Horizontal):
+    def __init__(self, label_ja: str, field_id: str, *, max_length: int = 0, password: bool = False,
+                 placeholder: str = "") -> None:
+        super().__init__(classes="field", id=f"row-{field_id}")
+        self.label_ja = label_ja
+        self.field_id = field_id
+        self.max_length = max_length
+        self.password = password
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.label_ja, classes="field-label")
+        yield Input(id=self.field_id, max_length=self.max_length, password=self.password,
+                    placeholder=self.placeholder, compact=True, select_on_focus=False)
+        yield Label("", id=f"{self.field_id}-message", classes="field-message", markup=False)
+
+    def tell(self, message_ja: str, ok: bool = False) -> None:
+        label = self.query_one(f"#{self.field_id}-message", Label)
+        label.update(message_ja)
+        label.set_class(bool(message_ja) and not ok, "-error")
+        label.set_class(ok, "-ok")

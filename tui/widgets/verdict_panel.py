@@ -1,0 +1,84 @@
+"""The big verdict panel: 確認OK / 資格なし／無効 / 要確認, the record, warnings, next steps."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Static
+
+from edge.verdict import UNREPRESENTABLE_MARKS, CheckRequest, Outcome, Source, Verdict, age_ja
+
+OUTCOME_JA = {Outcome.OK: "確認OK", Outcome.NG: "資格なし／無効", Outcome.CONFIRM: "要確認"}
+
+
+def source_ja(verdict: Verdict) -> str:
+    if verdict.source == Source.ONLINE:
+        return "オンライン確認"
+    if verdict.source == Source.CACHE:
+        age = f"{age_ja(verdict.age_seconds)}の情報" if verdict.age_seconds is not None else "手元の情報"
+        return f"オフライン：{age}"
+    if verdict.source == Source.DECLARATION:
+        return "申立（未確認）"
+    return "確認できず"
+
+
+def japanese_date(day) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def details(verdict: Verdict, request: CheckRequest | None = None) -> Table:
+    """The record's fields, one per row, as the receptionist reads them; long values wrap in
+    their own column."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(ratio=1, overflow="fold")
+
+    def line(label: str, value: str | Text, style: str = "") -> None:
+        table.add_row(label, value if isinstance(value, Text) else Text(value, style=style))
+
+    record = verdict.record
+    if record:
+        name = Text(record.name)
+        if record.name_kana:
+            name.append(f"（{record.name_kana}）")
+        if any(mark in record.name or mark in record.name_other for mark in UNREPRESENTABLE_MARKS):
+            name.append("  ")
+            name.append("券面・書類で氏名を確認", style="bold black on yellow")
+        line("氏名", name)
+        line("生年月日", japanese_date(record.birth_date))
+        line("保険者", f"{record.insurer_name}（{record.insurer_number}）")
+        line("記号・番号・枝番", f"{record.symbol or '-'}・{record.number}・{record.branch or '-'}　"
+                          f"{record.personal_family_ja}")
+    elif request is not None and request.declaration is not None:
+        declared = request.declaration
+        line("氏名（申立）", f"{declared.name}（{declared.name_kana}）")
+        line("生年月日", japanese_date(declared.birth_date))
+    if verdict.copay_percent is not None:
+        line("負担割合", f"{verdict.copay_percent // 10}割" + ("（仮）" if verdict.provisional_copay else ""))
+    if record and record.limit_class:
+        line("限度額区分", f"{record.limit_class_ja}（{record.limit_class}）")
+    if record and record.specific_diseases:
+        line("特定疾病", "、".join(record.specific_diseases))
+    line("情報", source_ja(verdict))
+    for warning in verdict.warnings:
+        line("注意", warning.ja, style="bold yellow")
+    if verdict.outcome != Outcome.OK:
+        for step in verdict.next_steps_ja:
+            line("次に", step)
+    return table
+
+
+class VerdictPanel(Vertical):
+    def __init__(self, verdict: Verdict, request: CheckRequest | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.verdict = verdict
+        self.request = request
+
+    def compose(self) -> ComposeResult:
+        outcome = self.verdict.outcome
+        yield Static(OUTCOME_JA[outcome], id="verdict-band", classes=f"-{outcome.value}")
+        yield Static(Text(self.verdict.headline_ja), id="verdict-headline")
+        with VerticalScroll(id="verdict-details"):
+            yield Static(details(self.verdict, self.request))
