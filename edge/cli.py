@@ -1,4 +1,4 @@
-"""The core's commands: check, cache stats, audit verify, population.
+"""The core's commands: check, cache stats, audit verify, reconcile list/done, population.
 
 Exit codes: 0 the command ran (whatever the verdict), 2 bad input (one-line reason),
 3 the environment lacks something (no database yet, unreadable configuration).
@@ -7,6 +7,7 @@ Exit codes: 0 the command ran (whatever the verdict), 2 bad input (one-line reas
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import secrets
 import sys
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
 
-from edge import population, store
+from edge import population, reconcile, store
 from edge.card import cli as card_cli
 from edge.config import JST, Config, ConfigError, load_config
 from edge.desk import run_check
@@ -66,6 +67,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = p.add_parser("verify", help="verify the hash chain: detects edited and deleted entries (exit 1 if any)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_audit_verify)
+
+    p = sub.add_parser("reconcile", help="the 要対応 list: offline checks the hub contradicted").add_subparsers(
+        dest="reconcile_command", required=True)
+    s = p.add_parser("list", help="open followups (with --all, handled ones too)")
+    s.add_argument("--all", action="store_true", help="include followups already handled")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_reconcile_list)
+    s = p.add_parser("done", help="mark a followup as handled (exit 1 if there is no such open followup)")
+    s.add_argument("id", type=int)
+    s.set_defaults(func=cmd_reconcile_done)
 
     p = sub.add_parser("population", help="generate the synthetic population",
                        description="Write a synthetic population into the data directory's cache (as a sync "
@@ -193,6 +204,25 @@ def cmd_cache_stats(args: argparse.Namespace) -> int:
         for key, value in data.items():
             print(f"{key:22} {value}")
     return EXIT_OK
+
+
+def cmd_reconcile_list(args: argparse.Namespace) -> int:
+    conn = open_store(data_config(args))
+    items = reconcile.list_followups(conn, include_handled=args.all)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(f) for f in items], ensure_ascii=False, indent=2))
+    for f in [] if args.json else items:
+        handled = f"  (handled {f.handled_at})" if f.handled_at else ""
+        print(f"{f.id:5} {f.created_at[:16]} {f.kind:20} {f.message_ja}{handled}\n      → {f.correction_ja}")
+    return EXIT_OK
+
+
+def cmd_reconcile_done(args: argparse.Namespace) -> int:
+    conn = open_store(data_config(args))
+    if reconcile.mark_handled(conn, args.id):
+        return EXIT_OK
+    print(f"no open followup {args.id}", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:

@@ -53,7 +53,7 @@ def run_check(
         audit_id = store.append_audit(conn, entry)
         if verdict.source in (Source.CACHE, Source.DECLARATION):
             outbox_id = store.add_to_outbox(conn, audit_id, outbox_payload(request, verdict), verdict.outcome.value,
-                                            verdict.source.value, verdict.copay_percent)
+                                            verdict.source.value, verdict.copay_percent, now)
     return CheckResult(verdict, audit_id, outbox_id)
 
 

@@ -4,8 +4,9 @@ Every check decided from the cache or a declaration sits in the outbox. `reconci
 asks the online source about each, once, and records a followup (要対応) wherever the online
 answer contradicts what the desk did: an offline `ok` for someone who had lost the
 qualification, an offline refusal for someone insured after all, a 申立 whose numbers are now
-known, or a copay that differs. Each outbox entry is marked reconciled in the same
-transaction as its followup, so a crash never reconciles an entry twice or loses one.
+known (or who turns out not to have been insured), or a copay that differs. Each outbox entry
+is marked reconciled in the same transaction as its followup, so a crash never reconciles an
+entry twice or loses one.
 """
 
 from __future__ import annotations
@@ -58,14 +59,23 @@ def request_from_payload(payload: dict) -> CheckRequest:
 
 
 def compare(offline_verdict: str, offline_copay: int | None, payload: dict, answer: OnlineAnswer,
-            today: date) -> tuple[str, str, str] | None:
-    """(kind, message_ja, correction_ja) when the online answer contradicts the desk, else None."""
-    record = answer.records[0] if answer.records else None
-    valid = answer.validity == Validity.VALID and record is not None
-    online_copay = record.copay_percent_on(today) if valid else None
+            check_day: date) -> tuple[str, str, str] | None:
+    """(kind, message_ja, correction_ja) when the online answer contradicts the desk, else None.
+
+    The answer's record is judged on the day of the check, not the day of reconciliation: a
+    patient who lost the qualification after the visit was rightly accepted.
+    """
+    record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
+    valid = record is not None and record.validity_on(check_day) == Validity.VALID
+    online_copay = record.copay_percent_on(check_day) if valid else None
     numbers = (f"{record.insurer_name}（{record.insurer_number}） 記号 {record.symbol or '-'} 番号 {record.number}"
                f" 枝番 {record.branch or '-'}") if record else ""
     if payload["method"] == Method.DECLARATION.value:
+        if record is not None and not valid:
+            return ("declaration_not_insured",
+                    f"申立の患者は受診日に資格がありませんでした：{numbers}（{answer.validity.label_ja}）",
+                    "保険請求はできません。患者へ連絡し、新しい資格の確認書類の提示か、自費（10割）との差額の"
+                    "精算を依頼してください")
         if not valid:
             return None  # still unknown: stays in the outbox for the next run
         return ("declaration_resolved",
@@ -92,34 +102,46 @@ def compare(offline_verdict: str, offline_copay: int | None, payload: dict, answ
 def reconcile_pending(conn: sqlite3.Connection, online: OnlineSource, policy: Policy,
                       now: datetime) -> list[Followup]:
     """Re-check every unreconciled outbox entry; stop at the first unanswered question."""
-    today = now.astimezone(policy.timezone).date()
     created: list[Followup] = []
     pending = conn.execute(
-        "SELECT id, request, verdict, copay_percent FROM outbox WHERE reconciled_at IS NULL ORDER BY id"
+        "SELECT id, request, verdict, copay_percent, created_at FROM outbox WHERE reconciled_at IS NULL ORDER BY id"
     ).fetchall()
-    for outbox_id, request_json, verdict, copay in pending:
+    for outbox_id, request_json, verdict, copay, created_at in pending:
         payload = json.loads(request_json)
         try:
             answer = online(request_from_payload(payload), policy.online_budget_seconds)
         except OnlineUnavailable as exc:
             log.info("reconciliation paused: %s", exc)
             break
-        contradiction = compare(verdict, copay, payload, answer, today)
+        contradiction = compare(verdict, copay, payload, answer, check_day(created_at, policy))
         if contradiction is None and payload["method"] == Method.DECLARATION.value:
             continue
-        with store.transaction(conn):
-            claimed = conn.execute("UPDATE outbox SET reconciled_at = ? WHERE id = ? AND reconciled_at IS NULL",
-                                   (now.isoformat(), outbox_id)).rowcount
-            if claimed and contradiction:
-                kind, message, correction = contradiction
-                cursor = conn.execute(
-                    "INSERT INTO followup (outbox_id, created_at, kind, message_ja, correction_ja, detail) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (outbox_id, now.isoformat(), kind, message, correction,
-                     json.dumps({"validity": int(answer.validity)})),
-                )
-                created.append(Followup(cursor.lastrowid, outbox_id, now.isoformat(), kind, message, correction))
+        if followup := settle(conn, outbox_id, contradiction, {"validity": int(answer.validity)}, now):
+            created.append(followup)
     return created
+
+
+def check_day(checked_at: str, policy: Policy) -> date:
+    """The desk's day (JST) of a check made at `checked_at` (ISO 8601 with an offset)."""
+    return datetime.fromisoformat(checked_at).astimezone(policy.timezone).date()
+
+
+def settle(conn: sqlite3.Connection, outbox_id: int, contradiction: tuple[str, str, str] | None, detail: dict,
+           now: datetime) -> Followup | None:
+    """Mark one outbox entry reconciled and record its followup, if any, in one transaction;
+    an entry already reconciled is left alone (so a repeated answer creates nothing)."""
+    with store.transaction(conn):
+        claimed = conn.execute("UPDATE outbox SET reconciled_at = ? WHERE id = ? AND reconciled_at IS NULL",
+                               (now.isoformat(), outbox_id)).rowcount
+        if not (claimed and contradiction):
+            return None
+        kind, message, correction = contradiction
+        cursor = conn.execute(
+            "INSERT INTO followup (outbox_id, created_at, kind, message_ja, correction_ja, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (outbox_id, now.isoformat(), kind, message, correction, json.dumps(detail)),
+        )
+        return Followup(cursor.lastrowid, outbox_id, now.isoformat(), kind, message, correction)
 
 
 def list_followups(conn: sqlite3.Connection, include_handled: bool = False) -> list[Followup]:

@@ -575,11 +575,11 @@ def verify_audit(conn: sqlite3.Connection) -> tuple[int, list[AuditProblem]]:
 
 
 def add_to_outbox(conn: sqlite3.Connection, audit_id: int, request: dict, verdict: str, source: str,
-                  copay_percent: int | None) -> int:
+                  copay_percent: int | None, checked_at: datetime | None = None) -> int:
     """Queue a check made from the cache or a declaration for reconciliation."""
     cursor = conn.execute(
         "INSERT INTO outbox (audit_id, created_at, request, verdict, source, copay_percent) VALUES (?, ?, ?, ?, ?, ?)",
-        (audit_id, utcnow().isoformat(), json.dumps(request, ensure_ascii=False), verdict, source, copay_percent),
+        (audit_id, (checked_at or utcnow()).isoformat(), json.dumps(request, ensure_ascii=False), verdict, source, copay_percent),
     )
     return cursor.lastrowid
 
