@@ -33,7 +33,9 @@ Enrollment of a device with its hub (needed once; asked for when run on a termin
   --root FILE --facility-key FILE --url URL
                            the facility's trusted root.json, facility key file and repository URL
                            (from `madoguchi hub status` on the hub); what `madoguchi sync init` takes
-  --hub-url URL --token T  enrollment by one-time token: needs the hub's enrollment API (not built yet)
+  --hub-url URL --token T  enrollment by one-time token (`madoguchi hub enroll-token` on the hub;
+                           URL is the hub API, e.g. https://hub:8443): a client certificate, the
+                           facility key and the trusted root come from the hub over mutual TLS
 Hub options:
   --listen HOST:PORT       address the hub serves on (default 0.0.0.0:8470)
 
@@ -85,11 +87,12 @@ done
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo ./install.sh ...)"
 [ "$purge" -eq 0 ] || [ "$mode" = uninstall ] || die "--purge goes with --uninstall"
 if [ -n "$hub_url$token" ]; then
-    die "enrollment by --hub-url/--token needs the hub's enrollment API, which does not exist yet:
-    use --root FILE --facility-key FILE --url URL (from \`madoguchi hub status\` on the hub)"
+    [ "$mode" = device ] || die "--hub-url/--token enroll a device: use them with --device"
+    if [ -z "$hub_url" ] || [ -z "$token" ]; then die "enrollment by token needs both --hub-url URL and --token T"; fi
+    [ -z "$root_file$key_file$repo_url" ] || die "choose one enrollment: --hub-url/--token or --root/--facility-key/--url"
 fi
 if [ -d /run/systemd/system ]; then systemd_up=1; else systemd_up=0; fi
-if [ "$mode" = device ] && [ ! -f "$DATA_DIR/sync/sync.json" ] && [ -z "$root_file$key_file$repo_url" ] && [ ! -t 0 ]; then
+if [ "$mode" = device ] && [ ! -f "$DATA_DIR/sync/sync.json" ] && [ -z "$root_file$key_file$repo_url$token" ] && [ ! -t 0 ]; then
     die "this device is not enrolled and there is no terminal to ask on: give
     --root FILE --facility-key FILE --url URL (see \`madoguchi hub status\` on the hub)"
 fi
@@ -347,7 +350,18 @@ if [ "$mode" = device ]; then
     enrolled_url=""
     [ -f "$DATA_DIR/sync/sync.json" ] && enrolled_url=$(/usr/bin/python3 -c \
         'import json, sys; print(json.load(open(sys.argv[1]))["url"])' "$DATA_DIR/sync/sync.json")
-    if [ -z "$root_file$key_file$repo_url" ] && [ -z "$enrolled_url" ]; then
+    enrolled_hub=""
+    [ -f "$DATA_DIR/sync/hub.json" ] && enrolled_hub=$(/usr/bin/python3 -c \
+        'import json, sys; print(json.load(open(sys.argv[1]))["hub_url"])' "$DATA_DIR/sync/hub.json")
+    if [ -n "$token" ]; then
+        if [ "${hub_url%/}" = "$enrolled_hub" ]; then
+            note "unchanged: enrolled with $enrolled_hub (a token is used once)"
+        else
+            admin sync enroll --hub-url "$hub_url" --token "$token"
+            changed "enrolled with $hub_url by token"
+            restart=1
+        fi
+    elif [ -z "$root_file$key_file$repo_url" ] && [ -z "$enrolled_url" ]; then
         read -r -p "    the facility's root.json (from the hub): " root_file
         read -r -p "    the facility key file: " key_file
         read -r -p "    the repository URL (e.g. http://hub:8470/clinic-a): " repo_url
@@ -374,7 +388,7 @@ if [ "$mode" = device ]; then
             changed "enrolled with $repo_url"
             restart=1
         fi
-    else
+    elif [ -z "$token" ]; then
         note "unchanged: enrolled with $enrolled_url"
     fi
 fi

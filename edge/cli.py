@@ -148,7 +148,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise CommandError(EXIT_BAD_INPUT, str(exc)) from None
     config = data_config(args)
     conn = open_store(config)
-    result = run_check(conn, request, config.policy)
+    from edge import hubclient  # requests: only when a check may go online
+
+    result = run_check(conn, request, config.policy, hubclient.live_source_for(config.data_dir, conn))
     if args.json:
         print(json.dumps({**result.verdict.to_json(), "audit_id": result.audit_id}, ensure_ascii=False, indent=2))
     else:

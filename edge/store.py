@@ -90,6 +90,7 @@ _INSERT_SQL = (
     f"VALUES ({', '.join('?' * len(COLUMN_NAMES))})"
 )
 _SELECT_SQL = f"SELECT {', '.join(COLUMN_NAMES)} FROM qualification"
+_LIVE_SELECT_SQL = f"SELECT {', '.join(COLUMN_NAMES)} FROM live_record"
 
 
 def database_path(data_dir: Path) -> Path:
@@ -218,6 +219,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         pk="id", if_not_exists=True,
     )
     conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS idx_followup_outbox ON followup (outbox_id)")
+    _create_live_table(conn)
     with transaction(conn):
         conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('audit_key', ?)", (secrets.token_hex(32),))
 
@@ -433,20 +435,14 @@ def find_by_numbers(
 ) -> list[QualificationRecord]:
     """Records matching the printed numbers and birth date; `branch` "" matches any 枝番."""
     if branch:
-        rows = conn.execute(
-            _SELECT_SQL + " WHERE insurer_number = ? AND symbol = ? AND number = ? AND branch = ? AND birth_date = ?",
-            (insurer_number, symbol, number, branch, birth_date.isoformat()),
-        )
-    else:
-        rows = conn.execute(
-            _SELECT_SQL + " WHERE insurer_number = ? AND symbol = ? AND number = ? AND birth_date = ?",
-            (insurer_number, symbol, number, birth_date.isoformat()),
-        )
-    return [_record(r) for r in rows]
+        return _lookup(conn, " WHERE insurer_number = ? AND symbol = ? AND number = ? AND branch = ? "
+                       "AND birth_date = ?", (insurer_number, symbol, number, branch, birth_date.isoformat()))
+    return _lookup(conn, " WHERE insurer_number = ? AND symbol = ? AND number = ? AND birth_date = ?",
+                   (insurer_number, symbol, number, birth_date.isoformat()))
 
 
 def find_by_card_link(conn: sqlite3.Connection, card_link: str) -> list[QualificationRecord]:
-    return [_record(r) for r in conn.execute(_SELECT_SQL + " WHERE card_link = ?", (card_link,))]
+    return _lookup(conn, " WHERE card_link = ?", (card_link,))
 
 
 def link_card(conn: sqlite3.Connection, patient_id: str, card_link: str) -> int:
@@ -456,7 +452,48 @@ def link_card(conn: sqlite3.Connection, patient_id: str, card_link: str) -> int:
 
 
 def find_by_patient_id(conn: sqlite3.Connection, patient_id: str) -> list[QualificationRecord]:
-    return [_record(r) for r in conn.execute(_SELECT_SQL + " WHERE patient_id = ?", (patient_id,))]
+    return _lookup(conn, " WHERE patient_id = ?", (patient_id,))
+
+
+# ---- live answers: an overlay on the signed cache -----------------------------------
+
+def _create_live_table(conn: sqlite3.Connection) -> None:
+    """`live_record`: the hub's live answers, keyed like the cache. The signed `qualification`
+    table is never written with them (its digest is the hub's); lookups prefer the newer."""
+    sqlite_utils.Database(conn)["live_record"].create(RECORD_COLUMNS, pk="record_id", if_not_exists=True)
+    for name, columns in INDEXES.items():
+        conn.execute(f"CREATE INDEX IF NOT EXISTS {name.replace('qualification', 'live')} "
+                     f"ON live_record ({', '.join(columns)})")
+
+
+def save_live_records(conn: sqlite3.Connection, records: Iterable[QualificationRecord]) -> int:
+    """Keep the records of a live answer (they replace earlier live answers for the same ids)."""
+    rows = [record_row(r.to_json()) for r in records]
+    insert = _INSERT_SQL.replace("qualification", "live_record", 1)
+    with transaction(conn):
+        try:
+            return conn.executemany(insert, rows).rowcount
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            _create_live_table(conn)  # a database made before live queries existed
+            return conn.executemany(insert, rows).rowcount
+
+
+def _lookup(conn: sqlite3.Connection, where: str, params: tuple) -> list[QualificationRecord]:
+    """Cached records matching `where`, each replaced by its live answer when that is newer."""
+    rows = {r[0]: r for r in conn.execute(_SELECT_SQL + where, params)}
+    try:
+        live = conn.execute(_LIVE_SELECT_SQL + where, params).fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        live = []
+    for row in live:
+        cached = rows.get(row[0])
+        if cached is None or datetime.fromisoformat(row[-1]) > datetime.fromisoformat(cached[-1]):
+            rows[row[0]] = row
+    return [_record(r) for r in rows.values()]
 
 
 def find_patient_records(conn: sqlite3.Connection, record: QualificationRecord) -> list[QualificationRecord]:

@@ -125,6 +125,23 @@ class OnlineAnswer:
     as_of: datetime | None = None
 
 
+    def to_json(self) -> dict:
+        """The form the hub API and the simulator's HTTP face send."""
+        return {"validity": int(self.validity), "validity_ja": self.validity.label_ja,
+                "records": [r.to_json() for r in self.records],
+                "as_of": self.as_of.isoformat() if self.as_of else None}
+
+    @classmethod
+    def from_json(cls, data: dict) -> OnlineAnswer:
+        """The inverse of `to_json`; ValueError (with the reason) on anything else."""
+        try:
+            return cls(Validity(int(data["validity"])),
+                       tuple(QualificationRecord.from_json(r) for r in data.get("records") or ()),
+                       datetime.fromisoformat(data["as_of"]) if data.get("as_of") else None)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"unreadable answer: {exc!r}") from None
+
+
 class OnlineUnavailable(Exception):
     """The online source did not answer within the budget, or is unreachable."""
 

@@ -8,11 +8,13 @@ import os
 import sys
 
 from edge import cli as edge_cli
-from madoguchi import doctor
-from sync import cli as sync_cli
+
+# The desk's commands start the screen: they do not load the other commands' modules (the sync
+# daemon, the hub, the doctor), for a faster, smaller start (bench/tui_startup.py).
+DESK_COMMANDS = ("demo", "tui")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(desk_only: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="madoguchi",
         description="madoguchi (窓口): insurance qualification checks at a clinic or pharmacy desk.",
@@ -21,9 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "configuration's data_dir, then ~/.local/share/madoguchi)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more (English, to stderr)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    edge_cli.register(sub)
-    sync_cli.register(sub)
-    doctor.register(sub)
+    if not desk_only:
+        from madoguchi import doctor
+        from sync import cli as sync_cli
+
+        edge_cli.register(sub)
+        sync_cli.register(sub)
+        doctor.register(sub)
     p = sub.add_parser("demo", help="the desk on a temporary synthetic population, no hardware needed")
     p.add_argument("--text", action="store_true", help="print one check of each kind instead (for CI logs)")
     p.set_defaults(func=cmd_demo)
@@ -48,15 +54,28 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    from edge import store
     from tui.run import run_desk
 
     config = edge_cli.data_config(args)
-    edge_cli.open_store(config).close()  # a clear one-line error before the screen takes over
-    return run_desk(config)
+    try:  # no database yet is fine (the desk says so); one it cannot open is a one-line error
+        return run_desk(config)
+    except store.StoreLocked as exc:
+        raise edge_cli.CommandError(edge_cli.EXIT_ENVIRONMENT, str(exc)) from None
+
+
+def command_of(argv: list[str]) -> str | None:
+    """The command named on the line, if any (the options before it are skipped)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--data-dir")
+    pre.add_argument("-v", "--verbose", action="store_true")
+    pre.add_argument("command", nargs="?")
+    return pre.parse_known_args(argv)[0].command
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(desk_only=command_of(argv) in DESK_COMMANDS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)

@@ -25,6 +25,8 @@ from edge import store
 from edge.cli import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_OK, CommandError, data_config
 from edge.config import Config
 from edge.doctor import Check, Status, cache_checks, clock_check, ok, reader_checks, scanner_check, with_timeout
+from edge.hubclient import HubClient, HubRefused
+from edge.verdict import OnlineUnavailable
 from sync import hub
 from sync.client import NotInitialized, load_device_config
 
@@ -78,8 +80,27 @@ def sync_checks(config: Config, now: datetime) -> list[Check]:
     except requests.RequestException as exc:
         checks.append(Check("hub", Status.FAIL, f"{device.url}: {type(exc).__name__}", "ハブにつながりません (窓口はキャッシュで続けられます)",
                             "check the network and the hub (systemctl status madoguchi-hub)"))
+    checks.append(api_check(config.data_dir))
     checks.append(metadata_check(device.metadata_dir, now))
     return checks
+
+
+def api_check(data_dir: Path) -> Check:
+    """The hub API over mutual TLS with this device's certificate (live queries, outbox upload)."""
+    try:
+        client = HubClient.from_data_dir(data_dir)
+        if client is None:
+            return Check("hub-api", Status.WARN, "not enrolled by token: no live queries, no outbox upload",
+                         "ハブAPIに未登録です（オンライン確認・突合ができません）",
+                         "enroll: sudo ./install.sh --device --hub-url https://HUB:8443 --token TOKEN")
+        device = client.get_json("/v1/device", HUB_TIMEOUT)
+        return ok("hub-api", f"{client.enrollment.hub_url} answers over mTLS (device {device.get('id')})")
+    except HubRefused as exc:
+        return Check("hub-api", Status.FAIL, str(exc)[:300], "ハブがこの端末を拒否しました（登録の取り消し・証明書の不一致）",
+                     "ask the hub's administrator for a new token and re-enroll (install.sh --hub-url --token)")
+    except OnlineUnavailable as exc:
+        return Check("hub-api", Status.FAIL, str(exc)[:300], "ハブAPIにつながりません (窓口はキャッシュで続けられます)",
+                     "check the network and the hub (systemctl status madoguchi-hub)")
 
 
 def metadata_check(metadata_dir: Path, now: datetime) -> Check:

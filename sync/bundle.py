@@ -101,6 +101,11 @@ def new_facility_key() -> str:
     return secrets.token_hex(KEY_BYTES)
 
 
+def key_id(key: bytes) -> str:
+    """A facility key's public name: the TUF targets metadata says which key encrypts each bundle."""
+    return hashlib.sha256(b"madoguchi facility key id\0" + key).hexdigest()[:16]
+
+
 def _aad(index: int, last: bool) -> bytes:
     return MAGIC + struct.pack(">I?", index, last)
 

@@ -22,6 +22,8 @@ from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 from urllib3.exceptions import HTTPError
 
 from edge import store
+from edge.hubclient import HubClient, HubRefused
+from edge.verdict import OnlineUnavailable
 from sync import bundle
 from sync.bundle import BundleError, parse, row_hash
 from sync.hub import FULL_TARGET, delta_target
@@ -62,6 +64,65 @@ class DeviceConfig:
     @property
     def facility_key_path(self) -> Path:
         return self.sync_dir / "facility.key"
+
+    @property
+    def keyring_dir(self) -> Path:
+        """Facility keys by key id (older keys still decrypt the bundles listed before a rotation)."""
+        return self.sync_dir / "facility-keys"
+
+
+class KeyUnavailable(Exception):
+    """A bundle is encrypted with a facility key this device does not have and cannot fetch now."""
+
+
+def save_facility_key(config: DeviceConfig, key: bytes, current: bool = True) -> str:
+    """Keep a facility key under its key id (0600), and make it the current one; returns the id."""
+    key_id = bundle.key_id(key)
+    store.secure_dir(config.keyring_dir)
+    for path in (config.keyring_dir / f"{key_id}.key", *([config.facility_key_path] if current else [])):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(key.hex())
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return key_id
+
+
+def facility_key_for(config: DeviceConfig, custom: dict) -> bytes:
+    """The key a bundle says it is encrypted with (TUF `custom.key_id`; none: the current key).
+    An unknown key id is fetched from the hub API over mTLS, which an enrolled, unrevoked device
+    may do (a device set up by `sync init` has only its key: decryption then tells). Raises
+    BundleError when the device cannot have the key, KeyUnavailable when not now."""
+    current = bundle.load_facility_key(config.facility_key_path)
+    wanted = custom.get("key_id")
+    if wanted is None or wanted == bundle.key_id(current):
+        return current
+    if not (isinstance(wanted, str) and wanted and set(wanted) <= set("0123456789abcdef")):
+        raise BundleError(f"bad key id {str(wanted)[:20]!r} in the targets metadata")
+    path = config.keyring_dir / f"{wanted}.key"
+    if path.exists():
+        return bundle.load_facility_key(path)
+    try:
+        client = HubClient.from_data_dir(config.data_dir)
+    except OnlineUnavailable as exc:
+        raise BundleError(f"facility key {wanted}: {exc}") from None
+    if client is None:
+        return current
+    try:
+        answer = client.get_json(f"/v1/facility-key?key_id={wanted}", config.socket_timeout)
+        key = bytes.fromhex(str(answer["facility_key"]))
+    except HubRefused as exc:
+        raise BundleError(f"the hub refused the facility key {wanted}: {exc}") from None
+    except OnlineUnavailable as exc:
+        raise KeyUnavailable(f"facility key {wanted}: {exc}") from None
+    except (KeyError, ValueError) as exc:
+        raise BundleError(f"unreadable facility key from the hub: {exc!r}") from None
+    finally:
+        client.close()
+    if bundle.key_id(key) != wanted:
+        raise BundleError(f"the hub's key does not have the key id {wanted}")
+    log.info("fetched facility key %s from the hub", wanted)
+    save_facility_key(config, key, current=False)
+    return key
 
 
 def init_device(data_dir: Path, root: Path, facility_key: Path, url: str) -> DeviceConfig:
@@ -129,6 +190,8 @@ def sync_once(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
         outcome = SyncOutcome("rejected", f"{type(exc).__name__}: {exc}")
     except BundleError as exc:
         outcome = SyncOutcome("rejected", f"{type(exc).__name__}: {exc}")
+    except KeyUnavailable as exc:
+        outcome = SyncOutcome("offline", f"{type(exc).__name__}: {exc}")
     finally:
         shutil.rmtree(config.download_dir, ignore_errors=True)
     if outcome.result == "rejected":
@@ -147,7 +210,7 @@ def sync_once(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
 
 
 def _run(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
-    key = bundle.load_facility_key(config.facility_key_path)
+    bundle.load_facility_key(config.facility_key_path)  # a clear error before any download
     fetcher = Urllib3Fetcher(socket_timeout=config.socket_timeout)
     config.download_dir.mkdir(parents=True, exist_ok=True)
     updater = Updater(str(config.metadata_dir), f"{config.url}/metadata/", str(config.download_dir),
@@ -166,13 +229,14 @@ def _run(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
     if end == latest and sum(t.length for t in chain) < full.length + sum(t.length for t in from_full):
         try:
             for target in chain:
-                apply_bundle(conn, updater.download_target(target), key, target.custom)
+                apply_bundle(conn, updater.download_target(target), facility_key_for(config, target.custom),
+                             target.custom)
                 applied.append(target.path)
             return SyncOutcome("ok", f"data version {latest} by {len(chain)} delta(s)", latest, tuple(applied))
         except DigestMismatch as exc:
             log.warning("delta did not give the hub's data (%s): taking the full bundle", exc)
     for target in (full, *from_full):
-        apply_bundle(conn, updater.download_target(target), key, target.custom)
+        apply_bundle(conn, updater.download_target(target), facility_key_for(config, target.custom), target.custom)
         applied.append(target.path)
     return SyncOutcome("ok", f"data version {latest} by the full bundle and {len(from_full)} delta(s)",
                        latest, tuple(applied))

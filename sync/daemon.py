@@ -1,5 +1,6 @@
-"""The sync daemon: a BackgroundScheduler runs `sync_once` on an interval with jitter; the main
-thread supervises (signals, backoff, systemd notifications).
+"""The sync daemon: a BackgroundScheduler runs `sync_once` on an interval with jitter, then
+uploads the outbox for reconciliation (enrolled devices); the main thread supervises (signals,
+backoff, systemd notifications).
 
 SIGUSR1 syncs now; SIGTERM and SIGINT stop cleanly (a running apply finishes or rolls back
 whole). Offline, the next run comes sooner than the interval, backing off exponentially with
@@ -26,7 +27,10 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from edge import store
+from edge.hubclient import HubClient
+from edge.verdict import OnlineUnavailable
 from sync.client import DeviceConfig, SyncOutcome, sync_once
+from sync.upload import upload_outbox
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,7 @@ class Daemon:
         self.failures = 0
         self.run_started: float | None = None
         self.conn = None
+        self.hub: HubClient | None = None
 
     def job(self) -> None:
         self.run_started = time.monotonic()
@@ -90,10 +95,28 @@ class Daemon:
                     store.record_sync_attempt(self.conn, "failed", outcome.detail)
             except Exception:  # noqa: BLE001 - already logged above
                 pass
+        try:
+            self.upload()
+        except Exception:  # same: a bug must not stop the syncs
+            log.exception("outbox upload failed")
         finally:
             self.run_started = None
         self.outcomes.put(outcome)
         self.wake.set()
+
+    def upload(self) -> None:
+        """Send the outbox to the hub for reconciliation (a device without enrollment keeps it)."""
+        if self.hub is None:
+            try:
+                self.hub = HubClient.from_data_dir(self.config.data_dir)
+            except OnlineUnavailable as exc:
+                log.warning("no outbox upload: %s", exc)
+            if self.hub is None:
+                return
+        uploaded = upload_outbox(self.conn, self.hub.post_json)
+        if uploaded.reconciled or uploaded.error:
+            log.info("outbox: %d reconciled, %d followups, %d pending%s", uploaded.reconciled, uploaded.followups,
+                     uploaded.pending, f"; {uploaded.error}" if uploaded.error else "")
 
     def healthy(self) -> bool:
         started = self.run_started

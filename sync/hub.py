@@ -481,7 +481,8 @@ def _publish(paths: HubPaths, facility: str, conn: sqlite3.Connection, now: date
     key = bundle.load_facility_key(paths.facility_key(facility))
     repo = Repository(paths, facility)
     targets_dir = paths.targets(facility)
-    header = {"facility": facility, "to": version, "digest": digest, "generated_at": now.isoformat()}
+    header = {"facility": facility, "to": version, "digest": digest, "generated_at": now.isoformat(),
+              "key_id": bundle.key_id(key)}
     new: dict[str, TargetFile] = {}
     delta_rows = None
     with tempfile.TemporaryDirectory(dir=paths.hub_dir) as tmp:

@@ -58,8 +58,8 @@ class DeskApp(App, inherit_bindings=False):
         Binding("f5", "declaration", "申立", id="desk.declaration"),
         Binding("f6", "followups", "要対応", id="desk.followups"),
         Binding("f7", "today_log", "記録", id="desk.today_log"),
-        Binding("f9", "demo_menu", "デモ", id="desk.demo_menu"),
         Binding("f12", "maintenance", "保守", id="desk.maintenance"),
+        Binding("f9", "demo_menu", "デモ", id="desk.demo_menu"),  # last: on 80 columns it may be cut
     ]
 
     status: reactive[DeskStatus | None] = reactive(None, always_update=True)

@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from textual import events
+
 from edge.config import Policy
 from edge.demo import DEMO_PIN, DemoCards, DemoWorld, build_world, jahis_prescription, my_number_code
 from tui import messages
@@ -18,6 +20,7 @@ from tui.cards import CardPort
 from tui.service import DeskService
 
 STAFF_PIN = "9999"
+NOTICE_URL = "https://myna.go.jp/"  # what the お知らせ's QR holds: a link, no personal data
 
 
 GUIDE_JA = [
@@ -29,7 +32,8 @@ GUIDE_JA = [
     "5 F9 8 処方箋QRを読み取り、F10 で確認",
     "6 F5 申立：F8 で見本を入力して F10",
     "7 F9 7 でネットワークを戻し、F6 要対応",
-    f"ほかに F9 4 表示できない氏名、5 ロック、9 カード裏面QR　終了は F12 保守PIN {STAFF_PIN}",
+    "ほかに F9 4 表示できない氏名、5 ロック、9 カード裏面QR、0 お知らせのQR",
+    f"F2 番号入力　F4 目視確認　F7 本日の記録　終了は F12 保守PIN {STAFF_PIN}",
 ]
 
 
@@ -47,9 +51,18 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
         app.post_message(messages.NetworkChanged(False))
         return "ネットワークを切りました（オフライン）"
 
-    def scan(payload: bytes) -> Callable[[], str]:
+    def wedge_scan(payload: bytes) -> Callable[[], str]:
+        """Type the code as a keyboard-wedge scanner does (a burst of keys, Enter between lines
+        and at the end), on the 書類・QR screen: the same path as a real scanner's keys."""
+        text = payload.decode("cp932")
+        keys = [events.Key("enter", "\r") if char == "\r" else events.Key(char, char)
+                for char in "\r".join(text.splitlines()) + "\r"]
+
         def run() -> str:
-            app_ref().post_message(messages.ScanReceived(payload))
+            app = app_ref()
+            app.call_from_thread(app.action_documents)
+            for key in keys:
+                app.post_message(key)
             return ""
         return run
 
@@ -76,8 +89,10 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
         ("card_locked", "カードを置く：暗証番号がロックされたカード", insert("family_member", locked=True)),
         ("card_remove", "カードを取り出す", remove),
         ("network", "ネットワークを切る／戻す", toggle_network),
-        ("scan_prescription", "処方箋QRを読み取る（見本）", scan(jahis_prescription(world.samples["valid"]))),
-        ("scan_my_number", "カード裏面のQR（マイナンバー）を読み取る", scan(my_number_code())),
+        ("scan_prescription", "処方箋QRを読み取る（見本、キーボード入力のスキャナ）",
+         wedge_scan(jahis_prescription(world.samples["valid"]))),
+        ("scan_my_number", "カード裏面のQR（マイナンバー）を読み取る", wedge_scan(my_number_code())),
+        ("scan_notice", "資格情報のお知らせのQRを読み取る", wedge_scan(NOTICE_URL.encode())),
     ]
     return DemoControls(world, cards, actions, network_online=lambda: not national.is_cut,
                         sample_declaration=sample_declaration, guide_ja=GUIDE_JA)

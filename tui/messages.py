@@ -57,6 +57,10 @@ class CardTriesRead(Message):
     tries_left: int
 
 
+class CardHolderProven(Message):
+    """The PIN was right: what remains is the check (database, online source)."""
+
+
 @dataclass
 class CardProblem(Message):
     """A card error in Japanese for the screen; `kind` is the error's class name."""

@@ -26,13 +26,26 @@ def log_to_file(path: Path) -> None:
     root.setLevel(level)
 
 
+def exit_status(app: DeskApp) -> int:
+    """The process's exit status once `app.run()` has returned: Textual returns from `run()`
+    after an unhandled exception too (return code 1), and a crashed desk must exit non-zero so
+    that systemd logs it and restarts it."""
+    if app.return_code is None:  # run() ended without exit(): not a normal end either
+        log.error("the desk stopped without exiting")
+        return 1
+    if app.return_code != 0:
+        log.error("the desk crashed (exit status %d)", app.return_code, exc_info=app._exception)
+    return app.return_code
+
+
 def run_demo_desk(patients: int = 1000, seed: int = 1) -> int:
     from tui.demo import demo_app
 
     with tempfile.TemporaryDirectory(prefix="madoguchi-demo-") as tmp:
         log_to_file(Path(tmp) / "desk.log")
-        demo_app(Path(tmp) / "data", patients=patients, seed=seed).run()
-    return 0
+        app = demo_app(Path(tmp) / "data", patients=patients, seed=seed)
+        app.run()
+        return exit_status(app)
 
 
 def desk_settings(config: Config) -> dict:
@@ -41,23 +54,37 @@ def desk_settings(config: Config) -> dict:
     return {"staff_pin": str(section.get("staff_pin", "")), "keymap": dict(section.get("keymap", {}))}
 
 
+def open_or_create(data_dir: Path):
+    """The store, created empty on a fresh install (before the first sync): the desk starts and
+    says there is no data rather than failing. A database that exists but cannot be opened
+    (store.StoreLocked: encrypted, no or a wrong key) is still an error."""
+    try:
+        return store.open_database(data_dir)
+    except store.StoreLocked:
+        raise
+    except store.StoreMissing:
+        log.warning("no database in %s yet: starting on an empty one until the first sync", data_dir)
+        return store.open_database(store.secure_dir(data_dir), create=True)
+
+
 def run_desk(config: Config) -> int:
-    """The production desk on the configured data directory (raises store.StoreMissing, ConfigError).
+    """The production desk on the configured data directory (raises store.StoreLocked, ConfigError).
 
     The card reader comes through pcscd ([card] reader names one; without pcscd or pyscard the
     status bar says エラー and the desk works with documents); a USB-COM scanner is read when
     [scanner] serial_port is set.
     """
+    from edge import hubclient  # imported here: requests is not needed by the demo
     from edge.card import CardError, load_trust_anchors, trust_anchor_dirs
     from edge.qr.scanners import ScannerSettings, SerialScanner
     from tui import messages
     from tui.cards import pcsc_port
 
-    conn = store.open_database(config.data_dir)
+    conn = open_or_create(config.data_dir)
     log_to_file(config.data_dir / "desk.log")
     settings = desk_settings(config)
     scanner_settings = ScannerSettings.from_config(config.raw)
-    service = DeskService(conn, config.policy)
+    service = DeskService(conn, config.policy, hubclient.live_source_for(config.data_dir, conn))
     try:
         port = pcsc_port(load_trust_anchors(*trust_anchor_dirs(config)), config.raw.get("card", {}).get("reader"))
     except CardError as exc:
@@ -77,4 +104,4 @@ def run_desk(config: Config) -> int:
     finally:
         if scanner is not None:
             scanner.stop()
-    return 0
+    return exit_status(app)

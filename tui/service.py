@@ -78,9 +78,13 @@ class DeskService:
         with self._lock:
             return run_check(self.conn, request, self.policy, online, clock=self.clock)
 
-    def card_link(self, certificate_der: bytes) -> str:
+    def card_link(self, certificate_der: bytes) -> str | None:
+        """The card's link, or None before the first sync (the link key arrives with the cache)."""
         with self._lock:
-            return store.card_link_for(self.conn, certificate_der)
+            try:
+                return store.card_link_for(self.conn, certificate_der)
+            except store.StoreMissing:
+                return None
 
     def status(self, online_hint: bool | None = None) -> DeskStatus:
         """The status bar's figures; `online_hint` overrides the last online outcome (demo)."""

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Protocol
 
-from edge.model import QualificationRecord, Validity
 from edge.verdict import CheckRequest, OnlineAnswer, OnlineSource, OnlineUnavailable
 
 
@@ -91,24 +90,15 @@ def online_source(upstream: Upstream) -> OnlineSource:
 
 
 def answer_to_json(answer: OnlineAnswer) -> dict:
-    return {
-        "validity": int(answer.validity),
-        "validity_ja": answer.validity.label_ja,
-        "records": [r.to_json() for r in answer.records],
-        "as_of": answer.as_of.isoformat() if answer.as_of else None,
-    }
+    return answer.to_json()
 
 
 def answer_from_json(data: dict) -> OnlineAnswer:
     """The inverse of `answer_to_json`; raises MalformedAnswer on anything else."""
     try:
-        return OnlineAnswer(
-            Validity(int(data["validity"])),
-            tuple(QualificationRecord.from_json(r) for r in data.get("records") or ()),
-            datetime.fromisoformat(data["as_of"]) if data.get("as_of") else None,
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise MalformedAnswer(f"unreadable answer: {exc!r}") from None
+        return OnlineAnswer.from_json(data)
+    except ValueError as exc:
+        raise MalformedAnswer(str(exc)) from None
 
 
 def query_to_json(query: NumbersQuery) -> dict:

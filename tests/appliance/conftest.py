@@ -1,4 +1,5 @@
-"""A real hub on 127.0.0.1 (`madoguchi hub serve` in its own process) with one facility."""
+"""A real hub on 127.0.0.1 (`madoguchi hub serve` in its own process, with its API over mTLS)
+with one facility."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ FACILITY = "clinic-a"
 class Hub:
     data_dir: Path
     url: str  # the facility's repository
+    api_url: str  # the hub API (enrollment, live queries, outbox)
+
+    def token(self) -> str:
+        return madoguchi(self.data_dir, "hub", "enroll-token", "--facility", FACILITY).stdout.strip()
 
     @property
     def root(self) -> Path:
@@ -44,13 +49,17 @@ def hub(tmp_path_factory):
     data_dir = base / "data"
     madoguchi(data_dir, "population", "--patients", "200", "--out", str(base / "population.jsonl"))
     madoguchi(data_dir, "hub", "import", str(base / "population.jsonl"), "--facility", FACILITY)
-    server = subprocess.Popen([sys.executable, "-m", "madoguchi", "hub", "serve", "--port", "0"],
+    server = subprocess.Popen([sys.executable, "-m", "madoguchi", "hub", "serve", "--port", "0", "--api-port", "0",
+                               "--population", str(base / "population.jsonl")],
                               env=madoguchi_env(data_dir), stdout=subprocess.PIPE, text=True)
     try:
         line = server.stdout.readline()
         port = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
         assert port, f"hub serve said: {line!r}"
-        yield Hub(data_dir, f"http://127.0.0.1:{port.group(1)}/{FACILITY}")
+        line = server.stdout.readline()
+        api = re.search(r"(https://127\.0\.0\.1:\d+)/", line)
+        assert api, f"hub serve said: {line!r}"
+        yield Hub(data_dir, f"http://127.0.0.1:{port.group(1)}/{FACILITY}", api.group(1))
     finally:
         server.terminate()
         server.wait(timeout=30)

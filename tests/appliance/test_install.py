@@ -1,5 +1,6 @@
-"""install.sh for real, as root, on this machine: device mode (headless) against a hub on
-127.0.0.1, a second run that changes nothing, then --uninstall and --uninstall --purge.
+"""install.sh for real, as root, on this machine: device mode (headless) enrolled by a one-time
+token with a hub on 127.0.0.1, a second run that changes nothing, then --uninstall and
+--uninstall --purge.
 
 Runs from a snapshot of the sources (others may edit the tree meanwhile). Without systemd as
 PID 1 the units are installed but not started; the first sync is run by hand by install.sh.
@@ -132,15 +133,15 @@ def check_the_kiosk_runs_headless() -> None:
 def test_install_twice_then_uninstall(tmp_path, hub):
     source = snapshot(tmp_path / "src")
     kiosk = all(installed(p) for p in KIOSK_PACKAGES)  # else headless, as in CI without them
-    enroll = ["--root", str(hub.root), "--facility-key", str(hub.facility_key), "--url", hub.url]
-    enroll += [] if kiosk else ["--no-kiosk"]
+    token = hub.token()
+    enroll = ["--hub-url", hub.api_url, "--token", token] + ([] if kiosk else ["--no-kiosk"])
     try:
         not_enrolled = run(source, "--device", "--no-kiosk")  # no terminal to ask on: fails before any change
         assert not_enrolled.returncode == 2 and "not enrolled" in not_enrolled.stderr
         assert not_enrolled.stdout == "" and not Path("/opt/madoguchi").exists()
 
         started = time.monotonic()
-        broken = run(source, "--device", *enroll[:4], "--url", "ftp://nowhere/clinic-a", *enroll[6:])
+        broken = run(source, "--device", "--hub-url", "https://127.0.0.1:9", *enroll[2:])  # nobody there
         assert broken.returncode != 0 and "FAILED at line" in broken.stderr
         assert "during: enrollment with the hub" in broken.stderr and "run the same command again" in broken.stderr
         first = run(source, "--device", *enroll)  # repairs what the failed run left
@@ -151,7 +152,7 @@ def test_install_twice_then_uninstall(tmp_path, hub):
         doctor = subprocess.run(["/usr/local/bin/madoguchi", "doctor", "--json"], capture_output=True, text=True,
                                 timeout=120, stdin=subprocess.DEVNULL)
         checks = {c["name"]: c for c in json.loads(doctor.stdout)["checks"]}
-        for name in ("enrollment", "hub", "tuf", "cache", "encryption", "outbox", "disk"):
+        for name in ("enrollment", "hub", "hub-api", "tuf", "cache", "encryption", "outbox", "disk"):
             assert checks[name]["status"] == "ok", checks[name]
         key = subprocess.run(["systemd-creds", "decrypt", "--name=madoguchi-db-key",
                               "/etc/credstore.encrypted/madoguchi-db-key", "-"], capture_output=True, text=True,

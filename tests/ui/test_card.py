@@ -65,6 +65,7 @@ async def test_wrong_pin_shows_tries_then_the_fallback_at_one_try(desk, collecte
         await settle(pilot, desk)
         ready = collected.of(messages.VerdictReady)[0]
         assert ready.request.method == Method.VISUAL and ready.result.verdict.outcome == Outcome.OK
+        assert [e.method for e in desk.service.today_log()] == ["visual"]  # recorded as 目視確認
 
 
 async def test_locked_card_leads_to_the_fallback(desk, collected):
@@ -121,3 +122,42 @@ async def test_hung_card_shows_a_timeout_then_the_fallback(desk, collected):
         card.release()
         await settle(pilot, desk)
         assert not collected.of(messages.VerdictReady)
+
+
+async def test_hung_online_source_after_the_pin_times_out_to_the_fallback(tmp_path, collected):
+    """The PIN is right, then the online source hangs: the check's timeout, not the card's."""
+    import threading
+
+    from edge.config import Policy
+    from edge.verdict import OnlineUnavailable
+    from tests.ui.conftest import fixed_clock
+    from tui.app import DeskApp
+    from tui.demo import demo_app
+    from tui.service import DeskService
+
+    released = threading.Event()
+
+    def slow_source(request, budget):
+        released.wait(10)  # a hub that does not answer
+        raise OnlineUnavailable("no answer")
+
+    demo = demo_app(tmp_path / "data", clock=fixed_clock)
+    desk = DeskApp(DeskService(demo.service.conn, Policy(online_budget_seconds=0.2), slow_source,
+                               clock=fixed_clock), card_port=demo.card_port)
+    desk.check_margin = 0.3
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        demo.demo.cards.insert("valid")
+        await settle(pilot, desk)
+        await pilot.press(*"1234")
+        await pilot.pause(0.2)
+        assert collected.of(messages.CardHolderProven)
+        assert desk.screen.query_one("#pin-spinner").display
+        await pilot.pause(0.6)
+        message = text(desk, "#pin-message")
+        assert "確認の応答がありません" in message and "目視確認（F4）" in message
+        assert not desk.screen.query_one("#pin-spinner").display
+        await pilot.press(*"1234")  # the PIN is not asked for twice
+        released.set()
+        await settle(pilot, desk)
+        assert not collected.of(messages.VerdictReady)
+        assert isinstance(desk.screen, PinScreen)

@@ -224,3 +224,40 @@ async def test_bindings_can_be_moved_by_id(tmp_path):
         assert isinstance(production.screen, NumbersScreen)
         await pilot.press("f9")  # no demo menu outside the demo
         assert isinstance(production.screen, NumbersScreen)
+
+
+async def test_a_hung_online_source_shows_a_spinner_then_the_fallback(tmp_path, collected):
+    """A real slow source: it blocks its worker thread far beyond the budget."""
+    import threading
+
+    from edge.config import Policy
+    from edge.verdict import OnlineUnavailable
+    from tests.ui.conftest import fixed_clock
+    from tui.app import DeskApp
+    from tui.demo import demo_app
+    from tui.service import DeskService
+
+    released = threading.Event()
+    calls = []
+
+    def slow_source(request, budget):
+        calls.append(budget)
+        released.wait(10)  # a hub that does not answer
+        raise OnlineUnavailable("no answer")
+
+    world = demo_app(tmp_path / "data", clock=fixed_clock)
+    desk = DeskApp(DeskService(world.service.conn, Policy(online_budget_seconds=0.2), slow_source,
+                               clock=fixed_clock))
+    desk.check_margin = 0.3
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await type_numbers(pilot, desk, person(world, "valid"))
+        await pilot.press("enter")
+        assert isinstance(desk.screen, ResultScreen) and desk.screen.query("LoadingIndicator")
+        await pilot.pause(0.7)
+        assert calls == [0.2]
+        assert "応答がありません" in str(desk.screen.query_one("#result-failure", Static).content)
+        await pilot.press("enter")  # the UI did not freeze: the next patient
+        assert isinstance(desk.screen, IdleScreen)
+        released.set()
+        await settle(pilot, desk)
+        assert not collected.of(messages.VerdictReady)  # the late answer is dropped

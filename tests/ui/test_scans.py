@@ -1,16 +1,19 @@
-"""Pilot tests of scans: a JAHIS prescription checked after confirmation, the My Number refused."""
+"""Pilot tests of scans: a JAHIS prescription checked after confirmation, the My Number refused,
+the お知らせ's QR leading to its printed numbers and the card-presented step."""
 
 from __future__ import annotations
 
 import pytest
 from textual import events
-from textual.widgets import Static
+from textual.widgets import Input, Label, Select, Static
 
 from edge.demo import jahis_prescription, my_number_code
+from edge.model import DocumentKind
 from edge.qr.codes import ScanKind, ScanSource
 from edge.verdict import Method, Outcome
 from tests.ui.conftest import SIZE, plain, settle
 from tui import messages
+from tui.screens.numbers import NumbersScreen
 from tui.screens.result import ResultScreen
 from tui.screens.scan import ScanScreen
 
@@ -72,3 +75,68 @@ async def test_typing_slowly_is_not_a_scan(desk, collected):
             await pilot.pause(0.1)
         await pilot.pause(0.2)
         assert not collected.of(messages.ScanReceived)
+
+
+async def choose_demo(pilot, app, action_id: str) -> None:
+    """F9 and the action's key in the demo menu, as the guide on the idle screen says."""
+    await pilot.press("f9", str((([a[0] for a in app.demo.actions].index(action_id)) + 1) % 10))
+    await settle(pilot, app)
+    await pilot.pause(0.2)  # the wedge detector ends a burst after 80 ms of silence
+    await settle(pilot, app)
+
+
+async def test_demo_prescription_scan_is_typed_as_a_wedge_burst(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await choose_demo(pilot, desk, "scan_prescription")
+        assert [s.source for s in collected.of(messages.ScanReceived)] == [ScanSource.WEDGE]
+        screen = desk.screen
+        assert isinstance(screen, ScanScreen) and screen.result.kind == ScanKind.PRESCRIPTION
+        person = desk.demo.world.samples["valid"]
+        details = plain(screen.query_one("#scan-details", Static))
+        for field in ("name", "insurer_number", "symbol", "number"):
+            assert person[field] in details, field
+        await pilot.press("f10")
+        await settle(pilot, desk)
+        ready = collected.of(messages.VerdictReady)[0]
+        assert ready.request.method == Method.QR and ready.request.insurer_number == person["insurer_number"]
+        assert ready.result.verdict.outcome == Outcome.OK
+
+
+async def test_demo_my_number_scan_is_refused(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await choose_demo(pilot, desk, "scan_my_number")
+        screen = desk.screen
+        assert isinstance(screen, ScanScreen) and screen.result is None
+        assert str(screen.query_one("#scan-kind", Static).content) == "マイナンバー"
+        number = my_number_code().decode()
+        assert all(number not in str(w.content) for w in screen.query(Static))
+
+
+async def test_notice_qr_leads_to_numbers_that_need_the_card_presented(desk, collected):
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await choose_demo(pilot, desk, "scan_notice")
+        screen = desk.screen
+        assert isinstance(screen, ScanScreen) and screen.result.kind == ScanKind.PORTAL_LINK
+        await pilot.press("f10")
+        await settle(pilot, desk)
+        screen = desk.screen
+        assert isinstance(screen, NumbersScreen)
+        assert screen.query_one("#document", Select).value == DocumentKind.NOTICE
+        assert "カードの提示が必要" in str(screen.query_one("#card-presented-message", Label).content)
+        person = desk.demo.world.samples["valid"]
+        for field, value in (("insurer", person["insurer_number"]), ("symbol", person["symbol"]),
+                             ("number", person["number"]), ("branch", person["branch"]),
+                             ("birth", person["birth_date"])):
+            screen.query_one(f"#{field}", Input).value = value
+        await pilot.press("f10")
+        await settle(pilot, desk)
+        # Not without the card: the step is asked for, nothing is checked yet.
+        assert isinstance(desk.screen, NumbersScreen) and not collected.of(messages.VerdictReady)
+        message = screen.query_one("#card-presented-message", Label)
+        assert "チェックしてください" in str(message.content) and message.has_class("-error")
+        assert screen.focused.id == "card-presented"
+        await pilot.press("space", "f10")
+        await settle(pilot, desk)
+        ready = collected.of(messages.VerdictReady)[0]
+        assert ready.request.document == DocumentKind.NOTICE and ready.request.card_presented
+        assert ready.result.verdict.outcome == Outcome.OK

@@ -135,3 +135,15 @@ def test_my_number_refused(snap_compare, desk):
 
 def test_demo_menu(snap_compare, desk):
     assert snap_compare(desk, terminal_size=SIZE, run_before=then(("f9",)))
+
+
+def test_fresh_install_without_data(snap_compare, tmp_path):
+    """`madoguchi tui` before the first sync: the status bar says so in red."""
+    from edge.config import Policy
+    from tests.ui.conftest import fixed_clock
+    from tui.app import DeskApp
+    from tui.run import open_or_create
+    from tui.service import DeskService
+
+    desk = DeskApp(DeskService(open_or_create(tmp_path / "data"), Policy(), clock=fixed_clock))
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then())

@@ -23,18 +23,21 @@ class DeskScreen(Screen):
     burst of keys ending in Enter) and posts them as ScanReceived."""
 
     ACCEPTS_SCANS = False
-    BINDINGS = [Binding("escape", "back", "戻る", id="desk.back")]
+    BINDINGS = [Binding("escape", "back", "戻る", id="desk.back", show=False)]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._wedge = WedgeDetector()  # here, not on mount: keys may arrive before the mount is handled
 
     def on_mount(self) -> None:
         if self.ACCEPTS_SCANS:
-            self._wedge = WedgeDetector()
             self.set_interval(WEDGE_POLL_SECONDS, lambda: self._deliver(self._wedge.poll(time.monotonic())))
 
     def on_key(self, event: events.Key) -> None:
         if not self.ACCEPTS_SCANS:
             return
         char = "\r" if event.key == "enter" else event.character
-        if char and (char == "\r" or char.isprintable()):
+        if char and (char.isprintable() or char in ("\r", "\u3000")):  # U+3000 (全角空白) is not "printable"
             self._deliver(self._wedge.feed(char, time.monotonic()))
 
     def _deliver(self, wedge_events: list[WedgeEvent]) -> None:
@@ -48,7 +51,7 @@ class DeskScreen(Screen):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
         yield from self.compose_body()
-        yield Footer()
+        yield Footer(compact=True)  # every F-key fits on 80 columns
 
     def action_back(self) -> None:
         self.app.go_idle()

@@ -28,9 +28,9 @@ def kana_of(text: str) -> str:
 
 class DeclarationScreen(DeskScreen):
     BINDINGS = [
-        Binding("escape", "back", "戻る", id="desk.back"),
-        Binding("f10", "submit", "保存して受付", id="desk.declaration.submit"),
-        Binding("f8", "sample", "見本を入力", id="desk.declaration.sample"),
+        Binding("escape", "back", "戻る", id="desk.back", show=False),
+        Binding("f10", "submit", "保存", id="desk.declaration.submit"),
+        Binding("f8", "sample", "見本", id="desk.declaration.sample"),
     ]
 
     def compose_body(self) -> ComposeResult:

@@ -12,7 +12,7 @@ from textual.widgets.option_list import Option
 
 class DemoMenuScreen(ModalScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "閉じる", id="desk.demo.close")] + [
-        Binding(str(n), f"choose({n - 1})", show=False, id=f"desk.demo.{n}") for n in range(1, 10)
+        Binding(str(n % 10), f"choose({n - 1})", show=False, id=f"desk.demo.{n % 10}") for n in range(1, 11)
     ]
 
     def __init__(self, demo) -> None:
@@ -22,7 +22,7 @@ class DemoMenuScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         with Vertical(id="demo-menu"):
             yield Static("デモ操作（数字キーかEnterで選択、Escで閉じる）", classes="form-title")
-            yield OptionList(*[Option(f"{n}  {label}", id=action_id)
+            yield OptionList(*[Option(f"{n % 10}  {label}", id=action_id)
                                for n, (action_id, label, _) in enumerate(self.demo.actions, 1)])
 
     def on_mount(self) -> None:

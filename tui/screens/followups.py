@@ -23,8 +23,8 @@ KIND_JA = {
 
 class FollowupsScreen(DeskScreen):
     BINDINGS = [
-        Binding("escape", "back", "戻る", id="desk.back"),
-        Binding("f10", "handled", "対応済みにする", id="desk.followups.handled"),
+        Binding("escape", "back", "戻る", id="desk.back", show=False),
+        Binding("f10", "handled", "対応済み", id="desk.followups.handled"),
     ]
 
     def __init__(self) -> None:

@@ -18,7 +18,7 @@ class IdleScreen(DeskScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="idle"):
             yield Static("マイナ保険証をカードリーダーに置いてください", id="idle-prompt")
-            yield Static("書類・QRは F3　番号入力は F2　申立は F5", id="idle-hint")
+            yield Static("書類・QRは F3　番号入力は F2　申立は F5　Esc でこの画面に戻る", id="idle-hint")
             demo = self.app.demo
             if demo is not None:
                 yield Static("\n".join(demo.guide_ja), id="demo-guide")

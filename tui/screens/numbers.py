@@ -57,9 +57,13 @@ def birth_feedback(text: str, today: date) -> tuple[str, bool]:
 
 class NumbersScreen(DeskScreen):
     BINDINGS = [
-        Binding("escape", "back", "戻る", id="desk.back"),
+        Binding("escape", "back", "戻る", id="desk.back", show=False),
         Binding("f10", "submit", "確認", id="desk.numbers.submit"),
     ]
+
+    def __init__(self, document: DocumentKind = DocumentKind.ELIGIBILITY_CERTIFICATE) -> None:
+        super().__init__()
+        self.document = document
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="form"):
@@ -73,13 +77,15 @@ class NumbersScreen(DeskScreen):
             with Horizontal(classes="field"):
                 yield Label("書類", classes="field-label")
                 yield Select([(DOCUMENT_RULES[k].label_ja, k) for k in DOCUMENTS], id="document",
-                             value=DocumentKind.ELIGIBILITY_CERTIFICATE, allow_blank=False, compact=True)
-            with Horizontal(classes="field"):
+                             value=self.document, allow_blank=False, compact=True)
+            with Horizontal(classes="field", id="row-card-presented"):
                 yield Label("", classes="field-label")
                 yield Checkbox("マイナンバーカードも提示された", id="card-presented", compact=True)
+                yield Label("", id="card-presented-message", classes="field-message", markup=False)
 
     def on_mount(self) -> None:
         self.query_one("#insurer", Input).focus()
+        self.tell_card("")
 
     def _today(self) -> date:
         service = self.app.service
@@ -96,6 +102,27 @@ class NumbersScreen(DeskScreen):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_submit()
+
+    def needs_card(self) -> bool:
+        """お知らせ / マイナポータル count only with the My Number Card presented as well."""
+        return DOCUMENT_RULES[self.query_one("#document", Select).value].requires_card
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self.tell_card("")
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        self.tell_card("")
+
+    def tell_card(self, error_ja: str) -> None:
+        label = self.query_one("#card-presented-message", Label)
+        presented = self.query_one("#card-presented", Checkbox).value
+        if error_ja:
+            label.update(error_ja)
+        elif self.needs_card() and not presented:
+            label.update("カードの提示が必要な書類です")
+        else:
+            label.update("")
+        label.set_class(bool(error_ja), "-error")
 
     def values(self) -> dict[str, str]:
         return {f: self.query_one(f"#{f}", Input).value for f in FIELDS}
@@ -148,5 +175,9 @@ class NumbersScreen(DeskScreen):
                 self.query_one(f"#row-{name}", Field).tell(errors[name])
         if request is None:
             self.query_one(f"#{next(f for f in FIELDS if f in errors)}", Input).focus()
+            return
+        if self.needs_card() and not request.card_presented:
+            self.tell_card("カードを確認してチェックしてください（なければ申立 F5）")
+            self.query_one("#card-presented", Checkbox).focus()
             return
         self.app.start_check(request)

@@ -20,6 +20,9 @@ from tui.screens.base import DeskScreen
 
 PIN_LENGTH = 4
 FALLBACK_JA = "目視確認（F4）か、資格確認書などの書類（F3）で受け付けてください"
+NO_DATA_JA = ("手元のデータがまだありません（同期待ち）。カードでは確認できないため、"
+              "書類（F3）か、取消（Esc）のあと申立（F5）で受け付けてください")
+NO_DATA = "NoData"  # CardProblem kind: the card was read, but nothing to check it against yet
 
 
 def masked(count: int) -> str:
@@ -70,6 +73,17 @@ class PinScreen(DeskScreen):
         self.workers.cancel_group(self, "card")
         self._busy(False)
         self._tell(f"カードが応答しません。カードを置き直すか、{FALLBACK_JA}", error=True)
+
+    def on_card_holder_proven(self, message: messages.CardHolderProven) -> None:
+        """From now on a hang is the check's (a hub that does not answer), not the card's."""
+        self._watchdog.stop()
+        self._watchdog = self.set_timer(self.app.check_timeout(), self._check_timed_out)
+
+    def _check_timed_out(self) -> None:
+        self.workers.cancel_group(self, "card")
+        self._busy(False)
+        self.tries_left = 0  # the PIN was used: no new attempt on this screen
+        self._tell(f"確認の応答がありません。{FALLBACK_JA}", error=True)
 
     def _tell(self, message: str, error: bool = False) -> None:
         label = self.query_one("#pin-message", Static)
@@ -136,8 +150,14 @@ class PinScreen(DeskScreen):
             return
         finally:
             del pin
+        link = self.app.service.card_link(proof.certificate_der)
+        if link is None:
+            if not get_current_worker().is_cancelled:
+                self.post_message(messages.CardProblem(NO_DATA, NO_DATA_JA))
+            return
+        self.post_message(messages.CardHolderProven())
         # The check runs in this worker too: one hop less between the last digit and the verdict.
-        request = request_for(proof, self.app.service.card_link(proof.certificate_der))
+        request = request_for(proof, link)
         result = self.app.service.check(request)
         if not get_current_worker().is_cancelled:
             self.app.post_message(messages.VerdictReady(request, result))
@@ -155,6 +175,10 @@ class PinScreen(DeskScreen):
             staff = f"\n職員の方へ：{FALLBACK_JA}" if message.tries_left <= 1 else ""
             self._tell(message.message_ja + staff, error=True)
             return
+        if message.kind == NO_DATA:
+            self.tries_left = 0  # nothing more to type
+            self._tell(message.message_ja, error=True)
+            return
         if message.kind == CardLocked.__name__:
             self.tries_left = 0
             self.query_one("#pin-tries", Static).update("ロック中")
@@ -165,7 +189,7 @@ class VisualCheckScreen(DeskScreen):
     """目視確認: the card's certificate is read without the PIN; staff confirm the photo."""
 
     BINDINGS = [
-        Binding("escape", "back", "戻る", id="desk.back"),
+        Binding("escape", "back", "戻る", id="desk.back", show=False),
         Binding("f10", "confirm", "写真と本人が一致", id="desk.visual.confirm"),
     ]
 
@@ -220,6 +244,11 @@ class VisualCheckScreen(DeskScreen):
 
     def on_card_problem(self, message: messages.CardProblem) -> None:
         self._watchdog.stop()
+        self.proof = None
+        self.refresh_bindings()
+        if message.kind == NO_DATA:
+            self._show(message.message_ja, error=True)
+            return
         self._show(f"{message.message_ja}\n書類（F3）か番号入力（F2）で受け付けてください", error=True)
 
     def action_confirm(self) -> None:
@@ -228,5 +257,8 @@ class VisualCheckScreen(DeskScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="visual check")
     def confirm(self, proof) -> None:
-        request = request_for(proof, self.app.service.card_link(proof.certificate_der))
-        self.app.post_message(messages.CheckRequested(request))
+        link = self.app.service.card_link(proof.certificate_der)
+        if link is None:
+            self.post_message(messages.CardProblem(NO_DATA, NO_DATA_JA))
+            return
+        self.app.post_message(messages.CheckRequested(request_for(proof, link)))

@@ -17,7 +17,7 @@ FALLBACK_JA = "番号入力（F2）、書類（F3）、申立（F5）で受け�
 
 class ResultScreen(DeskScreen):
     BINDINGS = [
-        Binding("escape", "back", "戻る", id="desk.back"),
+        Binding("escape", "back", "戻る", id="desk.back", show=False),
         Binding("enter", "next", "次の方", id="desk.next"),
     ]
 

@@ -13,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
+from edge.model import DocumentKind
 from edge.numbers import InputError
 from edge.qr.codes import ScanKind, ScanResult, ScanSource, check_request, classify
 from tui.screens.base import DeskScreen
@@ -52,8 +53,8 @@ def scan_details(result: ScanResult) -> Table:
 class ScanScreen(DeskScreen):
     ACCEPTS_SCANS = True
     BINDINGS = [
-        Binding("escape", "back", "戻る", id="desk.back"),
-        Binding("f10", "confirm", "この番号で確認", id="desk.scan.confirm"),
+        Binding("escape", "back", "戻る", id="desk.back", show=False),
+        Binding("f10", "confirm", "次へ", id="desk.scan.confirm"),
     ]
 
     def __init__(self, payload: bytes | None = None, source: ScanSource = ScanSource.SERIAL) -> None:
@@ -75,21 +76,24 @@ class ScanScreen(DeskScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "confirm":
-            return self.result is not None and (self.result.has_numbers or bool(self.result.patient_id))
+            return self.result is not None and (self.result.has_numbers or bool(self.result.patient_id)
+                                                or self.result.kind == ScanKind.PORTAL_LINK)
         return True
 
     def show_scan(self, payload: bytes, source: ScanSource) -> None:
         service = self.app.service
         today = service.clock().astimezone(service.policy.timezone).date()
-        result = classify(payload, source, self.app.scan_codes, today)
-        del payload  # a refused code is not kept anywhere
+        # A keyboard wedge typed characters: classify them as text, not as Shift_JIS bytes.
+        code = payload.decode("utf-8", errors="replace") if source == ScanSource.WEDGE else payload
+        result = classify(code, source, self.app.scan_codes, today)
+        del payload, code  # a refused code is not kept anywhere
         self.result = None if result.refused else result
         kind = self.query_one("#scan-kind", Static)
         kind.update(KIND_JA[result.kind])
         kind.set_class(result.refused, "-refused")
         message = result.message_ja
         if result.kind == ScanKind.PORTAL_LINK:
-            message += "\nカードと一緒に提示された場合のみ使えます。F2 で印字の番号を入力してください"
+            message += "\nカードと一緒に提示された場合のみ使えます。F10 で印字の番号を入力します"
         elif self.result is not None and (self.result.has_numbers or self.result.patient_id):
             message += "\n内容を確認して F10 で資格を確認します"
         self.query_one("#scan-message", Static).update(message)
@@ -98,6 +102,12 @@ class ScanScreen(DeskScreen):
 
     def action_confirm(self) -> None:
         if self.result is None:
+            return
+        if self.result.kind == ScanKind.PORTAL_LINK:  # no numbers in the code: type the printed ones
+            from tui.screens.numbers import NumbersScreen
+
+            self.app.go_idle()
+            self.app.push_screen(NumbersScreen(DocumentKind.NOTICE))
             return
         try:
             request = check_request(self.result)

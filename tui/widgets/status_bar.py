@@ -40,12 +40,13 @@ class StatusBar(Horizontal):
             return
         network.update("オンライン" if status.online else "オフライン")
         network.set_class(not status.online, "-warning")
-        if status.data_age_seconds is None:
-            data.update("データ: なし")
+        no_data = status.data_age_seconds is None  # a fresh install before the first sync
+        if no_data:
+            data.update("データ: なし（同期待ち）")
         else:
             data.update(f"データ: {age_ja(status.data_age_seconds)}")
-        data.set_class(status.data_stale and not status.sync_rejected, "-warning")
-        data.set_class(status.sync_rejected, "-error")
+        data.set_class(status.data_stale and not (status.sync_rejected or no_data), "-warning")
+        data.set_class(status.sync_rejected or no_data, "-error")
         if status.sync_rejected:
             data.update(f"{data.content} 同期拒否")
         reader.update(f"リーダー: {READER_JA.get(status.reader, status.reader)}")

@@ -1,0 +1,88 @@
+"""The roster kept current: nightly pre-check (roster + scheduled.csv) and the reader's pushes,
+published to a real device through the real repository."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import date, timedelta
+
+from edge import population
+from edge.config import Policy
+from edge.desk import run_check
+from edge.national import NationalSystem
+from edge.verdict import CheckRequest, Method
+from sync import roster
+from sync.upstream.simulator import SimulatedUpstream
+from tests.integration.test_sync_support import FACILITY, NOW, TODAY, world  # noqa: F401 - fixture
+
+LATER = NOW + timedelta(days=4)  # beyond the 72 h policy: without a pre-check the cache is stale
+
+
+def national_on(moment, patients=300, extra=()):
+    records = list(population.generate(patients, 1, TODAY, NOW)) + list(extra)
+    return NationalSystem(records, clock=lambda: moment)
+
+
+def check_later(w, sample):
+    request = CheckRequest(Method.NUMBERS, insurer_number=sample["insurer_number"], symbol=sample["symbol"],
+                           number=sample["number"], branch=sample["branch"],
+                           birth_date=date.fromisoformat(sample["birth_date"]))
+    return run_check(w.conn, request, Policy(), clock=lambda: LATER).verdict
+
+
+def test_the_nightly_precheck_keeps_the_devices_cache_fresh(world):
+    assert check_later(world, world.sample).outcome.value == "confirm"  # 4 days old: 要確認
+    outcome = roster.precheck(world.paths, FACILITY, SimulatedUpstream(national_on(LATER)))
+    patients = world.hub_conn().execute("SELECT count(DISTINCT patient_id) FROM qualification").fetchone()[0]
+    assert (outcome.asked, outcome.answered, outcome.errors) == (patients, patients, 0)
+    assert outcome.changed >= patients
+    assert world.sync().result == "ok"
+    verdict = check_later(world, world.sample)
+    assert verdict.outcome.value == "ok" and verdict.source.value == "cache" and verdict.age_seconds == 0
+
+
+def test_scheduled_patients_new_to_the_roster_are_added_and_bad_lines_counted(world):
+    newcomer = dict(next(r for r in population.generate(300, 2, TODAY, NOW) if r["validity"] == 1
+                         and not r["disqualification_date"]), record_id=90_000_001, patient_id="new-1")
+    (world.paths.store_dir(FACILITY) / roster.SCHEDULED_FILE).write_text(
+        "insurer_number,symbol,number,branch,birth_date\n"
+        f"{newcomer['insurer_number']},{newcomer['symbol']},{newcomer['number']},{newcomer['branch']},"
+        f"{newcomer['birth_date']}\n"
+        "01130012,12,34,00,not-a-date\n", encoding="utf-8")
+    outcome = roster.precheck(world.paths, FACILITY, SimulatedUpstream(national_on(LATER, extra=[newcomer])))
+    assert outcome.scheduled_rejected == 1 and outcome.errors == 0
+    assert world.sync().result == "ok"
+    assert check_later(world, newcomer).outcome.value == "ok"
+
+
+def test_an_unreachable_upstream_stops_the_precheck_without_changes(world):
+    national = national_on(LATER)
+    national.cut()
+    before = world.version("targets")
+    outcome = roster.precheck(world.paths, FACILITY, SimulatedUpstream(national))
+    assert outcome.answered == 0 and outcome.errors == outcome.asked > 0
+    assert world.version("targets") == before
+
+
+def test_reader_pushes_reach_the_roster_and_the_device(world):
+    national = national_on(LATER)
+    upstream = SimulatedUpstream(national)
+    stop = threading.Event()
+    thread = threading.Thread(target=roster.receive_pushes, args=(world.paths, upstream, stop, 0.05))
+    thread.start()
+    try:
+        before = world.version("targets")
+        upstream.reader_check(patient_id=world.sample["patient_id"])
+        for _ in range(100):
+            if world.version("targets") > before:
+                break
+            stop.wait(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+    assert world.version("targets") > before
+    assert world.sync().result == "ok"
+    assert check_later(world, world.sample).outcome.value == "ok"
+    other = json.loads(json.dumps(population.samples(300, 1, TODAY, NOW)["family_member"]))
+    assert check_later(world, other).outcome.value == "confirm"  # not pushed: still 4 days old
