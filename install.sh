@@ -38,6 +38,10 @@ Enrollment of a device with its hub (needed once; asked for when run on a termin
                            facility key and the trusted root come from the hub over mutual TLS
 Hub options:
   --listen HOST:PORT       address the hub serves on (default 0.0.0.0:8470)
+  --upstream terminal --terminal-share DIR --institution CODE
+                           where the hub asks about patients: the facility's 資格確認端末 through
+                           its shared folder (req/res/face), with the 10-digit 医療機関コード
+  --upstream simulator     the national-system SIMULATOR (synthetic people): demos and training only
 
 Flags given replace those values in /etc/madoguchi/config.toml; values not given are kept.
 Every step says what it does; the run ends with `madoguchi doctor`.
@@ -60,7 +64,7 @@ trap 'rm -rf "${TEMPORARY[@]}"' EXIT
 step() { CURRENT_STEP=$*; say "$*"; }
 
 mode="" kiosk=1 purge=0
-tty="" layout="" scanner_port="" card_reader="" listen=""
+tty="" layout="" scanner_port="" card_reader="" listen="" upstream="" terminal_share="" institution=""
 root_file="" key_file="" repo_url="" hub_url="" token=""
 have_scanner=0 have_reader=0
 while [ $# -gt 0 ]; do
@@ -78,6 +82,9 @@ while [ $# -gt 0 ]; do
         --hub-url) hub_url=${2:?--hub-url needs a URL}; shift ;;
         --token) token=${2:?--token needs a value}; shift ;;
         --listen) listen=${2:?--listen needs HOST:PORT}; shift ;;
+        --upstream) upstream=${2:?--upstream needs terminal or simulator}; shift ;;
+        --terminal-share) terminal_share=${2:?--terminal-share needs a directory}; shift ;;
+        --institution) institution=${2:?--institution needs a 10-digit code}; shift ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown option: $1" ;;
     esac
@@ -164,7 +171,7 @@ if [ "$mode" = uninstall ]; then
         systemctl_do disable --now "$name" || true
     done
     step "removing the program, the units and the system integration"
-    remove "$UNIT_DIR"/madoguchi-*.service /etc/pam.d/madoguchi-kiosk /usr/lib/sysusers.d/madoguchi.conf \
+    remove "$UNIT_DIR"/madoguchi-*.service "$UNIT_DIR"/madoguchi-hub.service.d /etc/pam.d/madoguchi-kiosk /usr/lib/sysusers.d/madoguchi.conf \
         /usr/lib/tmpfiles.d/madoguchi.conf "$WRAPPER" "$PREFIX" "$CONF_DIR/kiosk.env" "$CONF_DIR/hub.env"
     [ "$systemd_up" -eq 0 ] || systemctl daemon-reload
     if [ "$purge" -eq 1 ]; then
@@ -279,7 +286,22 @@ hub_section=""
 if [ "$mode" = hub ]; then
     [ -n "$listen" ] || listen=$(current hub.listen 0.0.0.0:8470)
     [[ $listen =~ ^([^:]+):([0-9]+)$ ]] || die "--listen must be HOST:PORT"
-    hub_section=$'\n[hub]\nlisten = '"$(toml_string "$listen")"
+    [ -n "$upstream" ] || upstream=$(current hub.upstream "")
+    [ -n "$terminal_share" ] || terminal_share=$(current hub.terminal_share "")
+    [ -n "$institution" ] || institution=$(current hub.institution "")
+    case $upstream in
+        terminal)
+            [ -d "$terminal_share" ] || die "--upstream terminal needs --terminal-share DIR (the terminal's shared folder, mounted)"
+            [[ $institution =~ ^[0-9]{10}$ ]] || die "--upstream terminal needs --institution CODE (the 10-digit 医療機関コード)" ;;
+        simulator) note "upstream: the national-system SIMULATOR (synthetic people): never for real patients" ;;
+        "") die "choose where the hub asks about patients: --upstream terminal --terminal-share DIR --institution CODE
+    (the facility's 資格確認端末), or --upstream simulator (demos and training only)" ;;
+        *) die "--upstream must be terminal or simulator" ;;
+    esac
+    hub_section=$'\n[hub]\nlisten = '"$(toml_string "$listen")"$'\nupstream = '"$(toml_string "$upstream")"
+    if [ "$upstream" = terminal ]; then
+        hub_section+=$'\nterminal_share = '"$(toml_string "$terminal_share")"$'\ninstitution = '"$(toml_string "$institution")"
+    fi
 fi
 put_text "$CONFIG" 0644 <<EOF || true
 # madoguchi configuration, written by install.sh: re-run it with flags to change these values
@@ -336,6 +358,13 @@ if [ "$mode" = device ]; then
     fi
 else
     put_file "$SRC/systemd/madoguchi-hub.service" "$UNIT_DIR/madoguchi-hub.service" 0644 && units_changed=1
+    if [ "$upstream" = terminal ]; then  # ProtectSystem=strict: the terminal's folder must be writable
+        install -d -m 0755 "$UNIT_DIR/madoguchi-hub.service.d"
+        printf '# Written by install.sh ([hub] terminal_share)\n[Service]\nReadWritePaths=%s\n' "$terminal_share" \
+            | put_text "$UNIT_DIR/madoguchi-hub.service.d/terminal.conf" 0644 && units_changed=1
+    else
+        [ ! -e "$UNIT_DIR/madoguchi-hub.service.d" ] || { remove "$UNIT_DIR/madoguchi-hub.service.d"; units_changed=1; }
+    fi
 fi
 if [ "$units_changed" -eq 1 ]; then
     restart=1

@@ -225,14 +225,15 @@ def cmd_hub_serve(args: argparse.Namespace) -> int:
 
 
 def _upstream_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--upstream", default="simulator",
-                   help="where live queries go: 'simulator' (the in-process national-system SIMULATOR, default), "
-                   "the URL of `madoguchi upstream simulate`, or 'terminal' (a 資格確認端末's folders)")
+    p.add_argument("--upstream",
+                   help="where the hub asks about patients: 'simulator' (the in-process national-system SIMULATOR), "
+                   "the URL of `madoguchi upstream simulate`, or 'terminal' (a 資格確認端末's folders); default: "
+                   "[hub] upstream in the configuration, else simulator")
     p.add_argument("--population", type=Path,
                    help="the simulator's population file (default: 1000 synthetic people, seed 1)")
     p.add_argument("--terminal-share", type=Path,
-                   help="the terminal's shared folder (req/res/face), for --upstream terminal")
-    p.add_argument("--institution", default="0000000000", help="医療機関コード for the terminal (10 digits)")
+                   help="the terminal's shared folder (req/res/face), for --upstream terminal ([hub] terminal_share)")
+    p.add_argument("--institution", help="医療機関コード for the terminal (10 digits; [hub] institution)")
 
 
 def cmd_hub_precheck(args: argparse.Namespace) -> int:
@@ -268,12 +269,19 @@ def _start_api(args: argparse.Namespace, paths: hub.HubPaths, repository_port: i
         raise CommandError(EXIT_ENVIRONMENT, f"cannot listen on {args.host}:{args.api_port}: {exc}") from None
     api_state_path(paths).write_text(json.dumps({"url": server.url, "pid": os.getpid(), "upstream": args.upstream,
                                                  "started_at": datetime.now(timezone.utc).isoformat()}))
-    print(f"hub API on {server.url}/ (mTLS; upstream: {args.upstream})", flush=True)
+    simulated = " — a SIMULATOR with synthetic people, never for real patients" if args.upstream == "simulator" else ""
+    print(f"hub API on {server.url}/ (mTLS; upstream: {args.upstream}{simulated})", flush=True)
     return server
 
 
 def _upstream_factory(args: argparse.Namespace, paths: hub.HubPaths):
-    """The API's upstream: the SIMULATOR by default, the simulator's HTTP face, or a terminal."""
+    """The hub's upstream: the SIMULATOR by default, the simulator's HTTP face, or a terminal;
+    flags first, then the configuration's [hub] section (install.sh --hub writes it)."""
+    configured = data_config(args).raw.get("hub", {})
+    args.upstream = args.upstream or str(configured.get("upstream") or "simulator")
+    args.terminal_share = args.terminal_share or (Path(configured["terminal_share"])
+                                                  if configured.get("terminal_share") else None)
+    args.institution = args.institution or str(configured.get("institution") or "0000000000")
     if args.upstream == "simulator":
         from edge import population
         from edge.national import NationalSystem

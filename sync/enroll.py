@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from edge import hubclient
-from sync import bundle
+from sync import bundle, pki
 from sync.client import DeviceConfig, init_device, save_facility_key
 
 
@@ -40,11 +40,10 @@ class EnrollmentError(RuntimeError):
 
 
 def parse_token(token: str) -> tuple[str, str, str]:
-    parts = token.strip().split(".")
-    if len(parts) != 3 or len(parts[2]) != 64 or not all(parts):
-        raise EnrollmentError("not an enrollment token (expected FACILITY.SECRET.CAHASH "
-                              "from `madoguchi hub enroll-token`)")
-    return parts[0], parts[1], parts[2].lower()
+    try:
+        return pki.parse_token(token)
+    except ValueError as exc:
+        raise EnrollmentError(f"{exc}: give the token `madoguchi hub enroll-token` printed on the hub") from None
 
 
 def fetch_pinned_ca(hub_url: str, expected_hash: str, timeout: float) -> str:

@@ -160,7 +160,7 @@ def _prescription(payload: bytes | str, source: ScanSource, today: date | None) 
     except JahisError:
         return _unrecognised(source, payload.encode("utf-8") if isinstance(payload, str) else payload)
     garbled = not data.name or "\ufffd" in data.name or any("文字化け" in w or "レコード番号" in w for w in warnings)
-    if source == ScanSource.WEDGE:
+    if source == ScanSource.WEDGE and garbled:
         warnings.insert(0, "キーボードモードのスキャナは漢字を送れません。氏名は書類で確認してください"
                            "（スキャナをUSB-COMモードにすると読めます）")
     message = "院外処方箋のQRコードです"

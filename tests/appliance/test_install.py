@@ -197,9 +197,12 @@ def test_hub_install_publishes_encrypted(tmp_path, hub):
     shutil.copy(hub.data_dir.parent / "population.jsonl", population)
     population.chmod(0o644)
     try:
-        first = run(source, "--hub", "--listen", "127.0.0.1:8471")
+        undecided = run(source, "--hub", "--listen", "127.0.0.1:8471")
+        assert undecided.returncode == 2 and "--upstream simulator (demos and training only)" in undecided.stderr
+        first = run(source, "--hub", "--listen", "127.0.0.1:8471", "--upstream", "simulator")
         assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-4000:]
         assert "MADOGUCHI_HUB_PORT=8471" in Path("/etc/madoguchi/hub.env").read_text()
+        assert 'upstream = "simulator"' in Path("/etc/madoguchi/config.toml").read_text()
         admin = ["/usr/local/bin/madoguchi"]
         subprocess.run([*admin, "hub", "import", str(population), "--facility", "clinic-b"], check=True,
                        capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
@@ -209,7 +212,7 @@ def test_hub_install_publishes_encrypted(tmp_path, hub):
         assert checks["facility clinic-b"]["status"] == "ok", checks
         database = Path("/var/lib/madoguchi/hub/facilities/clinic-b/cache.db")
         assert database.exists() and not database.read_bytes().startswith(b"SQLite format 3")
-        again = run(source, "--hub")  # --listen kept from the configuration
+        again = run(source, "--hub")  # --listen and --upstream kept from the configuration
         assert "==> installed (0 changes)" in again.stdout, again.stdout[-3000:]
     finally:
         purge = run(source, "--uninstall", "--purge")

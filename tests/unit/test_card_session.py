@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import timedelta
 
@@ -232,6 +233,7 @@ def test_no_pin_in_any_log(caplog):
     proof = CardSession(reader.open(), card_helpers.anchors()).prove_holder("8642")
     logging.getLogger("test").info("proof %r card %r", proof, card)
     text = caplog.text + repr(card) + repr(proof) + "".join(repr(e) for e in card.audit)
+    text = re.sub(r"at=\d+\.\d+", "at=T", text)  # the audit's timestamps may contain any 4 digits
     for pin in ("7531", "8642"):
         assert pin not in text and pin.encode().hex() not in text
 

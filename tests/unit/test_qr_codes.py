@@ -80,6 +80,13 @@ def test_prescription_warnings_reach_the_check_request():
     assert check_request(result).input_warnings == result.warnings and result.warnings
 
 
+def test_wedge_scan_that_kept_the_kanji_has_no_kanji_warning():
+    typed = "JAHIS10\r\n11,,木村　拓也,ｷﾑﾗ ﾀｸﾔ\r\n22,01130012\r\n23,1234567,89,1,00\r\n13,19800401\r\n"
+    result = classify(typed, ScanSource.WEDGE, today=TODAY)
+    assert result.kind == ScanKind.PRESCRIPTION and result.prescription.name == "木村　拓也"
+    assert not any("キーボードモード" in w for w in result.warnings)
+
+
 def test_year_month_only_cannot_be_checked_by_numbers():
     result = classify(build_jahis(PRESCRIPTION, 10, birth_form="year_month"), today=TODAY)
     with pytest.raises(ScanError, match="年月のみ"):
