@@ -46,6 +46,7 @@ DEFAULT_API_PORT = 8443
 MAX_BUDGET = 10.0
 RETURN_MARGIN = 0.05  # seconds of the device's budget kept for the answer's way back
 UPSTREAM_TIMEOUT = 2.0  # seconds per re-checked outbox entry
+UPLOAD_BUDGET = 8.0  # seconds per outbox upload, within the device's 10 s wait (sync/upload.py)
 OUTBOX_DESCRIPTION = ('{"entries": [{"entry_id": int, "checked_at": ISO 8601 with offset, "payload": the outbox '
                       'request, "verdict": "ok"|"ng"|"confirm", "copay_percent": int|null}]}, at most 500')
 
@@ -212,7 +213,8 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
         conn = hub.open_facility_store(paths, device.facility)
         try:
             results = reconciliation.recheck_uploaded(conn, device.id, entries, app.state.upstream,
-                                                      app.state.policy, store.utcnow(), UPSTREAM_TIMEOUT)
+                                                      app.state.policy, store.utcnow(), UPSTREAM_TIMEOUT,
+                                                      UPLOAD_BUDGET)
         finally:
             conn.close()
         return {"results": results}

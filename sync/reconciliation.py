@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import time
 from dataclasses import replace
 from datetime import datetime
 
@@ -28,7 +29,10 @@ from sync.upstream.base import Upstream, online_source
 log = logging.getLogger(__name__)
 
 MAX_ENTRIES = 500  # per upload
-UNREACHABLE = "upstream unreachable"  # pending reasons: the device retries the first on its next run
+# Pending reasons. The first two end the device's upload run (it tries again on its next run).
+UNREACHABLE = "upstream unreachable"
+BUSY = "the hub's time for this upload is spent"
+STOP_REASONS = (UNREACHABLE, BUSY)
 NOT_KNOWN_YET = "not known yet"
 
 
@@ -66,11 +70,15 @@ def _is_moment(value: object) -> bool:
 
 
 def recheck_uploaded(conn: sqlite3.Connection, device_id: str, entries: list[dict], upstream: Upstream,
-                     policy: Policy, now: datetime, timeout: float) -> list[dict]:
-    """One result per entry, in order; `conn` is the facility's store on the hub."""
+                     policy: Policy, now: datetime, timeout: float, budget: float) -> list[dict]:
+    """One result per entry, in order; `conn` is the facility's store on the hub. Each upstream
+    question gets `timeout` seconds; after `budget` seconds in all the rest stays pending (the
+    device gives up waiting for an answer at some point: the hub must answer before that)."""
     _create_table(conn)
     ask = online_source(upstream)
-    results, reachable = [], True
+    deadline = time.monotonic() + budget
+    results: list[dict] = []
+    stopped = ""  # the stop reason, once the upstream failed or the time is spent
     for entry in entries:
         entry_id = entry["entry_id"]
         row = conn.execute("SELECT result FROM reconciled_entry WHERE device_id = ? AND entry_id = ?",
@@ -87,15 +95,17 @@ def recheck_uploaded(conn: sqlite3.Connection, device_id: str, entries: list[dic
         if request is None:
             results.append({"entry_id": entry_id, "status": "pending", "reason": NOT_KNOWN_YET})
             continue
-        if not reachable:
-            results.append({"entry_id": entry_id, "status": "pending", "reason": UNREACHABLE})
+        left = deadline - time.monotonic()
+        stopped = stopped or ("" if left > 0 else BUSY)
+        if stopped:
+            results.append({"entry_id": entry_id, "status": "pending", "reason": stopped})
             continue
         try:
-            answer = ask(request, timeout)
+            answer = ask(request, min(timeout, left))
         except OnlineUnavailable as exc:
-            log.info("reconciliation paused for %s: %s", device_id, exc)
-            reachable = False
-            results.append({"entry_id": entry_id, "status": "pending", "reason": UNREACHABLE})
+            stopped = BUSY if time.monotonic() >= deadline else UNREACHABLE
+            log.info("reconciliation paused for %s: %s (%s)", device_id, stopped, exc)
+            results.append({"entry_id": entry_id, "status": "pending", "reason": stopped})
             continue
         contradiction = compare(entry["verdict"], entry.get("copay_percent"), entry["payload"], answer,
                                 check_day(entry["checked_at"], policy))

@@ -19,7 +19,7 @@ from datetime import datetime
 from edge import store
 from edge.reconcile import settle
 from edge.verdict import OnlineUnavailable
-from sync.reconciliation import UNREACHABLE
+from sync.reconciliation import STOP_REASONS
 
 log = logging.getLogger(__name__)
 
@@ -77,5 +77,5 @@ def upload_outbox(conn: sqlite3.Connection, post_json: PostJson, timeout: float 
         with store.transaction(conn):
             conn.executemany("UPDATE outbox SET uploaded_at = ? WHERE id = ? AND uploaded_at IS NULL",
                              [(now.isoformat(), e["entry_id"]) for e in entries])
-        if any(r.get("reason") == UNREACHABLE for r in results):
-            return UploadOutcome(reconciled, followups, pending, "the hub cannot reach its upstream")
+        if stop := next((r["reason"] for r in results if r.get("reason") in STOP_REASONS), None):
+            return UploadOutcome(reconciled, followups, pending, stop)

@@ -72,7 +72,8 @@ def test_a_month_of_checks_with_two_outages(tmp_path):
     def hub_post(path, body, timeout):
         if inside(HUB_CUT, clock.now):
             raise OnlineUnavailable("no route to the hub")
-        return {"results": recheck_uploaded(hub, "desk-1", parse_entries(body), upstream, POLICY, clock.now, 1.0)}
+        return {"results": recheck_uploaded(hub, "desk-1", parse_entries(body), upstream, POLICY, clock.now, 1.0,
+                                               10.0)}
 
     def desk_online(request, budget):
         if inside(HUB_CUT, clock.now):

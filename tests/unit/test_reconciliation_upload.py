@@ -13,7 +13,7 @@ from edge.model import DocumentKind
 from edge.national import NationalSystem
 from edge.reconcile import list_followups
 from edge.verdict import CheckRequest, Declaration, Method, OnlineUnavailable
-from sync.reconciliation import BadUpload, parse_entries, recheck_uploaded
+from sync.reconciliation import BUSY, BadUpload, parse_entries, recheck_uploaded
 from sync.upload import upload_outbox
 from sync.upstream.simulator import SimulatedUpstream
 from tests.conftest import NOW, TODAY
@@ -47,12 +47,13 @@ class Hub:
         self.drop_answers = 0
         self.uploads = 0
         self.now = NOW
+        self.budget = 10.0
 
     def post_json(self, path, body, timeout):
         assert path == "/v1/outbox"
         self.uploads += 1
         results = recheck_uploaded(self.conn, self.device_id, parse_entries(body), self.upstream, POLICY, self.now,
-                                   1.0)
+                                   1.0, self.budget)
         if self.drop_answers:
             self.drop_answers -= 1
             raise OnlineUnavailable("connection reset")
@@ -113,6 +114,22 @@ def test_an_unreachable_upstream_keeps_entries_pending_in_order(populated, hub_c
     national.restore()
     outcome = upload_outbox(conn, hub.post_json, clock=lambda: NOW)
     assert (outcome.reconciled, outcome.pending, outcome.followups) == (3, 0, 0)  # the cache was right
+
+
+def test_a_slow_upstream_gets_the_hubs_time_budget_and_the_rest_waits(populated, hub_conn, population_records,
+                                                                     population_samples):
+    _, conn = populated
+    for kind in ("valid", "lost", "family_member", "kouki"):
+        offline_check(conn, by_numbers(population_samples[kind]))
+    national = NationalSystem(population_records, clock=lambda: NOW)
+    national.latency = 0.5  # slower than the hub's whole budget for the upload
+    hub = Hub(hub_conn, SimulatedUpstream(national))
+    hub.budget = 0.2
+    outcome = upload_outbox(conn, hub.post_json, clock=lambda: NOW)
+    assert (outcome.reconciled, outcome.pending) == (0, 4) and outcome.error == BUSY  # not "unreachable"
+    national.latency, hub.budget = 0.0, 10.0
+    outcome = upload_outbox(conn, hub.post_json, clock=lambda: NOW)
+    assert (outcome.reconciled, outcome.pending, outcome.error) == (4, 0, "")
 
 
 def test_a_declaration_is_resolved_through_the_roster_and_an_unknown_one_waits(
