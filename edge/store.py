@@ -480,6 +480,19 @@ def save_live_records(conn: sqlite3.Connection, records: Iterable[QualificationR
             return conn.executemany(insert, rows).rowcount
 
 
+def prune_live_records(conn: sqlite3.Connection) -> int:
+    """Drop the live answers the signed cache has caught up with (same record, as new or newer)."""
+    try:
+        with transaction(conn):
+            return conn.execute(
+                "DELETE FROM live_record WHERE EXISTS (SELECT 1 FROM qualification q WHERE q.record_id = "
+                "live_record.record_id AND julianday(q.as_of) >= julianday(live_record.as_of))").rowcount
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        return 0
+
+
 def _lookup(conn: sqlite3.Connection, where: str, params: tuple) -> list[QualificationRecord]:
     """Cached records matching `where`, each replaced by its live answer when that is newer."""
     rows = {r[0]: r for r in conn.execute(_SELECT_SQL + where, params)}

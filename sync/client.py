@@ -204,6 +204,8 @@ def sync_once(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
     if outcome.result != "ok":  # an apply records its `ok` in its own transaction
         with store.transaction(conn):
             store.record_sync_attempt(conn, outcome.result, "" if outcome.ok else outcome.detail)
+    else:
+        store.prune_live_records(conn)
     if outcome.result not in ("unchanged", "offline"):
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL grew by the size of the change
     return outcome

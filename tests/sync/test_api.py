@@ -114,6 +114,9 @@ def test_a_live_answer_refreshes_the_devices_view_not_the_signed_cache(hub_api, 
     row = conn.execute("SELECT disqualification_date FROM qualification WHERE patient_id = ? "
                        "AND disqualification_date IS NOT NULL", (sample["patient_id"],)).fetchone()
     assert row == ((TODAY - timedelta(days=1)).isoformat(),)
+    # the signed cache has caught up: the live answer is dropped, the answer stays the same
+    assert conn.execute("SELECT count(*) FROM live_record").fetchone()[0] == 0
+    assert check(conn, source, by_numbers(sample))[0].verdict.outcome == Outcome.NG
 
 
 def test_a_card_and_a_patient_card_are_asked_live(hub_api, desk, population_samples):
