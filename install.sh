@@ -214,7 +214,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
     note "unchanged: all present (${packages[*]})"
 fi
-# vpcd opens a virtual reader to the network: never on a desk (domain.md section 6).
+# vpcd opens a virtual reader to the network: never on a desk (docs/domain.md section 6).
 if [ "$mode" = device ] && dpkg-query -W -f='${Status}' vsmartcard-vpcd 2>/dev/null | grep -q "install ok installed"; then
     printf 'install.sh: WARNING: vsmartcard-vpcd is installed: it listens on the network for a virtual card.\n' >&2
     printf '            Remove it on a desk: apt-get purge vsmartcard-vpcd\n' >&2
@@ -238,7 +238,7 @@ systemd-tmpfiles --create madoguchi.conf
 step "the program in $VENV (on Debian's Python, readable by the kiosk user)"
 restart=0  # set when the program or a unit changed: running services restart
 if [ "$mode" = device ]; then extras=reader,sqlcipher; else extras=hub,sqlcipher; fi
-sources=(pyproject.toml README.md edge sync tui madoguchi)
+sources=(pyproject.toml README.md edge sync tui sim madoguchi)
 source_hash=$(cd "$SRC" && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
     --exclude=__pycache__ --exclude='*.pyc' -cf - "${sources[@]}" | sha256sum | cut -c1-32)
 stamp="$source_hash $extras $(/usr/bin/python3 -c 'import sys; print(sys.version.split()[0])')"

@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "out"
 
-from edge import population  # noqa: E402
-from edge.config import JST  # noqa: E402
+from madoguchi.edge.config import JST  # noqa: E402
+from madoguchi.sim import population  # noqa: E402
+
 from tests.conftest import NOW, TODAY  # noqa: E402  (a fixed day: the same population every run)
 
 

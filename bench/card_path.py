@@ -13,15 +13,17 @@ import time
 
 from _common import NOW, ROOT, TODAY, percentile
 from cryptography.hazmat.primitives import serialization
+from madoguchi.edge import store
+from madoguchi.edge.card import CardSession, request_for
+from madoguchi.edge.card.certs import TrustAnchors
+from madoguchi.edge.card.transport import PcscMonitor, PcscReaders
+from madoguchi.edge.config import JST, Policy
+from madoguchi.edge.desk import run_check
+from madoguchi.sim import population
+from madoguchi.sim import vcard as virtual
+from madoguchi.sim.population import load_population
+from madoguchi.sim.vpcd import VpcdCard
 
-from edge import population, store
-from edge.card import CardSession, request_for, virtual
-from edge.card.certs import TrustAnchors
-from edge.card.transport import PcscMonitor, PcscReaders
-from edge.card.vpcd import VpcdCard
-from edge.cli import load_population
-from edge.config import JST, Policy
-from edge.desk import run_check
 from tests.integration.pcscd_fixture import READER, SOCKET, Pcscd, reader_state, wait_for_card
 
 PIN = "1357"

@@ -25,20 +25,20 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import NOW, TODAY, percentile, population_file  # noqa: E402
-
 import requests  # noqa: E402
-
-from edge import population, store  # noqa: E402
-from edge.config import JST  # noqa: E402
-from edge.hubclient import HubClient  # noqa: E402
-from edge.model import DocumentKind  # noqa: E402
-from edge.national import NationalSystem  # noqa: E402
-from edge.verdict import CheckRequest, Method  # noqa: E402
-from sync import api, hub, pki  # noqa: E402
-from sync.enroll import enroll_device  # noqa: E402
-from sync.upstream.base import online_source  # noqa: E402
-from sync.upstream.simulator import SimulatedUpstream  # noqa: E402
+from _common import NOW, TODAY, percentile, population_file  # noqa: E402
+from madoguchi.edge import store
+from madoguchi.edge.config import JST  # noqa: E402
+from madoguchi.edge.model import DocumentKind  # noqa: E402
+from madoguchi.edge.verdict import CheckRequest, Method  # noqa: E402
+from madoguchi.sim import population  # noqa: E402
+from madoguchi.sim.national import NationalSystem  # noqa: E402
+from madoguchi.sim.simulator import SimulatedUpstream  # noqa: E402
+from madoguchi.sync.device.enroll import enroll_device  # noqa: E402
+from madoguchi.sync.device.hubclient import HubClient  # noqa: E402
+from madoguchi.sync.hub import api, pki  # noqa: E402
+from madoguchi.sync.hub import repository as hub
+from madoguchi.sync.hub.upstream.base import online_source  # noqa: E402
 
 FACILITY = "bench"
 

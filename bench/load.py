@@ -21,7 +21,7 @@ from _common import ROOT, peak_rss_mb, population_file
 
 
 def contender(kind: str, source: Path, target: Path) -> None:
-    from edge import store
+    from madoguchi.edge import store
 
     conn = store.open_database(target, create=True)
     columns = store.COLUMN_NAMES

@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from edge.qr import ScanSource, classify  # noqa: E402
-from edge.qr.generate import SAMPLE_PERSON, prescription_from_person  # noqa: E402
-from edge.qr.jahis import build_jahis  # noqa: E402
-from edge.qr.split import join_in_order, split_payload  # noqa: E402
+from madoguchi.edge.qr import ScanSource, classify  # noqa: E402
+from madoguchi.edge.qr.jahis import build_jahis  # noqa: E402
+from madoguchi.edge.qr.split import join_in_order, split_payload  # noqa: E402
+from madoguchi.sim.documents import SAMPLE_PERSON, prescription_from_person  # noqa: E402
 
 TODAY = date(2026, 11, 16)
 

@@ -28,17 +28,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge import population, store  # noqa: E402
-from edge.config import JST, Policy  # noqa: E402
-from edge.desk import run_check  # noqa: E402
-from edge.hubclient import HubClient  # noqa: E402
-from edge.national import NationalSystem  # noqa: E402
-from edge.verdict import CheckRequest, Method  # noqa: E402
-from sync import api, hub, pki  # noqa: E402
-from sync.client import load_device_config, sync_once  # noqa: E402
-from sync.enroll import enroll_device  # noqa: E402
-from sync.upload import upload_outbox  # noqa: E402
-from sync.upstream.simulator import SimulatedUpstream  # noqa: E402
+from madoguchi.edge import store
+from madoguchi.edge.config import JST, Policy  # noqa: E402
+from madoguchi.edge.desk import run_check  # noqa: E402
+from madoguchi.edge.verdict import CheckRequest, Method  # noqa: E402
+from madoguchi.sim import population  # noqa: E402
+from madoguchi.sim.national import NationalSystem  # noqa: E402
+from madoguchi.sim.simulator import SimulatedUpstream  # noqa: E402
+from madoguchi.sync.device.client import load_device_config, sync_once  # noqa: E402
+from madoguchi.sync.device.enroll import enroll_device  # noqa: E402
+from madoguchi.sync.device.hubclient import HubClient  # noqa: E402
+from madoguchi.sync.device.upload import upload_outbox  # noqa: E402
+from madoguchi.sync.hub import api, pki  # noqa: E402
+from madoguchi.sync.hub import repository as hub
 
 FACILITY = "bench"
 
@@ -95,7 +97,7 @@ def run(tmp: Path, args: argparse.Namespace) -> None:
             chosen = current[round_index * args.checks:(round_index + 1) * args.checks]
             before = conn.execute("SELECT count(*) FROM followup").fetchone()[0]
             ok = [run_check(conn, by_numbers(r), policy).verdict.outcome.value == "ok" for r in chosen]
-            lost = [r for r, was_ok in zip(chosen[::5], ok[::5]) if was_ok]
+            lost = [r for r, was_ok in zip(chosen[::5], ok[::5], strict=True) if was_ok]
             for r in lost:
                 national.lose(r["patient_id"], now.date() - timedelta(days=1))
             time.sleep(args.interval * 0.6)  # the daemon tries during the outage: entries stay pending

@@ -20,11 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge import population, store  # noqa: E402
-from edge.config import JST  # noqa: E402
-from sync import hub  # noqa: E402
-from sync.client import init_device, load_device_config, sync_once  # noqa: E402
-from sync.tables import QUALIFICATION_TABLE  # noqa: E402
+from madoguchi.edge import store
+from madoguchi.edge.config import JST  # noqa: E402
+from madoguchi.sim import population  # noqa: E402
+from madoguchi.sync.device.client import init_device, load_device_config, sync_once  # noqa: E402
+from madoguchi.sync.hub import repository as hub  # noqa: E402
+from madoguchi.sync.tables import QUALIFICATION_TABLE  # noqa: E402
 
 FACILITY = "bench"
 
@@ -70,7 +71,7 @@ def run(tmp: Path, records: int, changes: int, rounds: int) -> None:
     hub_conn = hub.open_facility_store(paths, FACILITY)
     publish_ms, apply_ms, total_ms, idle_ms, visible_ms = [], [], [], [], []
     desk = store.open_database(device_dir)  # another connection, as the desk's
-    for i in range(rounds):
+    for _ in range(rounds):
         t = time.perf_counter()
         assert sync_once(device, conn).result == "unchanged"
         idle_ms.append((time.perf_counter() - t) * 1000)

@@ -21,10 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge import population, store  # noqa: E402
-from edge.config import JST  # noqa: E402
-from sync import hub  # noqa: E402
-from sync.client import init_device  # noqa: E402
+from madoguchi.edge import store
+from madoguchi.edge.config import JST  # noqa: E402
+from madoguchi.sim import population  # noqa: E402
+from madoguchi.sync.device.client import init_device  # noqa: E402
+from madoguchi.sync.hub import repository as hub  # noqa: E402
 
 FACILITY = "bench"
 
@@ -34,9 +35,9 @@ import json, sys, time
 from pathlib import Path
 from tuf.ngclient import Updater
 from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
-from edge import store
-from sync import bundle
-from sync.client import apply_bundle, load_device_config
+from madoguchi.edge import store
+from madoguchi.sync import bundle
+from madoguchi.sync.device.client import apply_bundle, load_device_config
 def peak_mb():  # VmHWM: ru_maxrss would count the forking parent's size (kept across exec)
     line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
     return int(line.split()[1]) / 1024
@@ -62,9 +63,9 @@ print(json.dumps({"download_s": t1 - t0, "apply_s": t2 - t1, "rows": rows, "byte
 REAPPLY = """
 import json, sys
 from pathlib import Path
-from edge import store
-from sync import bundle
-from sync.client import apply_bundle, load_device_config
+from madoguchi.edge import store
+from madoguchi.sync import bundle
+from madoguchi.sync.device.client import apply_bundle, load_device_config
 config = load_device_config(Path(sys.argv[1]))
 conn = store.open_database(config.data_dir)
 print("applying", flush=True)
@@ -76,7 +77,7 @@ print("done", flush=True)
 RAW = """
 import json, sys, time
 from pathlib import Path
-from edge import store
+from madoguchi.edge import store
 def peak_mb():  # VmHWM: ru_maxrss would count the forking parent's size (kept across exec)
     line = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
     return int(line.split()[1]) / 1024
@@ -95,7 +96,7 @@ LOOKUPS = """
 import json, sys, time, threading
 from datetime import date
 from pathlib import Path
-from edge import store
+from madoguchi.edge import store
 conn = store.open_database(Path(sys.argv[1]))
 keys = json.loads(Path(sys.argv[2]).read_text())
 stop = threading.Event()
@@ -150,7 +151,7 @@ def run(tmp: Path, records: int) -> None:
     summary = hub.import_population(paths, FACILITY, lines(), today)
     import_s = time.perf_counter() - t
     t = time.perf_counter()
-    published = hub.publish(paths, FACILITY)
+    hub.publish(paths, FACILITY)
     publish_s = time.perf_counter() - t
     print(f"records {summary['records']:,}: hub import {import_s:.1f} s, hub publish (full bundle) {publish_s:.1f} s")
 

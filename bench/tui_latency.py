@@ -22,10 +22,10 @@ from textual import events
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge.card import request_for  # noqa: E402
-from edge.demo import DEMO_PIN  # noqa: E402
-from tui.demo import demo_app  # noqa: E402
-from tui.screens.pin import PinScreen  # noqa: E402
+from madoguchi.edge.card import request_for  # noqa: E402
+from madoguchi.sim.demo import DEMO_PIN  # noqa: E402
+from madoguchi.sim.desk import demo_app  # noqa: E402
+from madoguchi.tui.screens.pin import PinScreen  # noqa: E402
 
 
 def card_path(app) -> float:

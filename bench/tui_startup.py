@@ -87,7 +87,7 @@ def main() -> None:
         baseline = measure("baseline (minimal Textual)", [str(PYTHON), "-c", BASELINE], env, args.runs)
         demo = measure("madoguchi demo", [str(MADOGUCHI), "demo"], env, args.runs)
         # The same desk without the command line's other imports (sync, doctor): what tui/ costs.
-        measure("desk alone (tui.run)", [str(PYTHON), "-c", "from tui.run import run_demo_desk; run_demo_desk()"],
+        measure("desk alone (sim.desk)", [str(PYTHON), "-c", "from madoguchi.sim.desk import run_demo_desk; run_demo_desk()"],
                 {**env, "PYTHONPATH": str(ROOT)}, args.runs)
         tui = measure("madoguchi tui", [str(MADOGUCHI), "--data-dir", str(data), "tui"], env, args.runs)
     for result in (demo, tui):

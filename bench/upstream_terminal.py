@@ -22,13 +22,13 @@ from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
 from _common import NOW, TODAY, percentile
+from madoguchi.edge.config import JST
+from madoguchi.sim import population
+from madoguchi.sim.national import NationalSystem
+from madoguchi.sync.hub.upstream import oqs_xml
+from madoguchi.sync.hub.upstream.base import NumbersQuery
+from madoguchi.sync.hub.upstream.terminal import FileTerminal
 
-from edge import population
-from edge.config import JST
-from edge.national import NationalSystem
-from sync.upstream import oqs_xml
-from sync.upstream.base import NumbersQuery
-from sync.upstream.terminal import FileTerminal
 from tests.integration.fake_terminal import FakeTerminal
 
 POLL = 0.005

@@ -11,12 +11,11 @@ import time
 from datetime import date
 
 from _common import NOW, ROOT, TODAY, percentile, population_file
-
-from edge import store
-from edge.cli import load_population
-from edge.config import Policy
-from edge.model import DocumentKind
-from edge.verdict import CheckRequest, Method, decide
+from madoguchi.edge import store
+from madoguchi.edge.config import Policy
+from madoguchi.edge.model import DocumentKind
+from madoguchi.edge.verdict import CheckRequest, Method, decide
+from madoguchi.sim.population import load_population
 
 
 def main() -> None:

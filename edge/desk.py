@@ -8,9 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge import store
-from edge.config import Policy
-from edge.verdict import CheckRequest, OnlineSource, Source, Verdict, decide
+from madoguchi.edge import store
+from madoguchi.edge.config import Policy
+from madoguchi.edge.verdict import CheckRequest, OnlineSource, Source, Verdict, decide
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The qualification record (資格情報) and the documents a patient may present.
 
 The record mirrors the result fields of the qualification terminal's XML
-(ResultOfQualificationConfirmation, domain.md §5). Document rules are data
+(ResultOfQualificationConfirmation, docs/domain.md §5). Document rules are data
 (DOCUMENT_RULES), not code branches, so that a change of procedure is a change
 of a table row.
 """
@@ -9,11 +9,11 @@ of a table row.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import Enum, IntEnum
 
-from edge.numbers import age_on
+from madoguchi.edge.numbers import age_on
 
 
 class Validity(IntEnum):
@@ -141,7 +141,7 @@ def _coerce(name: str, value):
     return value
 
 
-# 限度額適用区分 codes (domain.md §5; labels as reconstructed by open-source terminal clients).
+# 限度額適用区分 codes (docs/domain.md §5; labels as reconstructed by open-source terminal clients).
 LIMIT_CLASSES = {
     "A01": "ア", "A02": "イ", "A03": "ウ", "A04": "エ", "A05": "オ", "A06": "オ（境）",
     "B01": "現役並みⅢ", "B02": "現役並みⅡ", "B03": "現役並みⅠ", "B04": "一般",
@@ -220,7 +220,7 @@ def age_band_ja(birth: date, day: date) -> str:
     return f"{age_on(birth, day)}歳"
 
 
-# ---- documents (domain.md §2) ----------------------------------------------
+# ---- documents (docs/domain.md §2) ----------------------------------------------
 
 class DocumentKind(str, Enum):
     MYNA_CARD = "myna_card"  # マイナ保険証

@@ -1,4 +1,4 @@
-"""Number and text rules for insurance documents (domain.md §4).
+"""Number and text rules for insurance documents (docs/domain.md §4).
 
 保険者番号 (insurer number) validation with its check digit, normalisation of
 記号 (symbol), 番号 (number) and 枝番 (branch), birth dates in Western and
@@ -40,7 +40,7 @@ HOUBETSU = {
 
 
 def check_digit(body: str) -> str:
-    """Luhn-style check digit over the digits before it (domain.md §4).
+    """Luhn-style check digit over the digits before it (docs/domain.md §4).
 
     Weights 2, 1, 2, 1, ... from the rightmost digit; a two-digit product
     counts as the sum of its digits; the check digit is 10 minus the last digit

@@ -17,10 +17,10 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from edge import store
-from edge.config import Policy
-from edge.model import DocumentKind, IncomeClass, Validity
-from edge.verdict import CheckRequest, Declaration, Method, OnlineAnswer, OnlineSource, OnlineUnavailable
+from madoguchi.edge import store
+from madoguchi.edge.config import Policy
+from madoguchi.edge.model import DocumentKind, IncomeClass, Validity
+from madoguchi.edge.verdict import CheckRequest, Declaration, Method, OnlineAnswer, OnlineSource, OnlineUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import sqlite_utils
-
-from edge.model import QualificationRecord, Validity
+from madoguchi.edge.model import QualificationRecord, Validity
 
 DATABASE_NAME = "cache.db"
 PAGE_CACHE_KIB = 64 * 1024  # 64 MB: the default 2 MB doubles a bulk apply
@@ -373,7 +372,7 @@ class SyncState:
 def _sync_row(conn: sqlite3.Connection) -> dict | None:
     cursor = conn.execute("SELECT * FROM sync_state WHERE id = 1")
     row = cursor.fetchone()
-    return dict(zip((c[0] for c in cursor.description), row)) if row else None
+    return dict(zip((c[0] for c in cursor.description), row, strict=True)) if row else None
 
 
 def _when(value: str | None) -> datetime | None:

@@ -19,9 +19,9 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
 
-from edge import store
-from edge.config import Policy
-from edge.model import (
+from madoguchi.edge import store
+from madoguchi.edge.config import Policy
+from madoguchi.edge.model import (
     DocumentKind,
     IncomeClass,
     QualificationRecord,
@@ -110,7 +110,7 @@ class CheckRequest:
 
 
 @dataclass(frozen=True)
-class Warning:
+class Warning:  # noqa: A001 (the domain's word; never the builtin inside madoguchi)
     code: str
     ja: str
     en: str
@@ -400,3 +400,26 @@ def age_ja(seconds: int) -> str:
         return f"{seconds // 3600}時間前"
     return f"{seconds // 86400}日前"
 
+
+def format_verdict(verdict: Verdict) -> str:
+    """The verdict as lines of text (the command line and the text demo)."""
+    label = {"ok": "確認OK", "ng": "資格なし／無効", "confirm": "要確認"}[verdict.outcome.value]
+    lines = [f"[{verdict.outcome.value.upper()}] {label} — {verdict.headline_ja}"]
+    source = {"online": "オンライン確認", "cache": "オフライン（手元の情報）", "declaration": "申立", "none": "-"}
+    age = f"（{age_ja(verdict.age_seconds)}の情報）" if verdict.age_seconds is not None else ""
+    lines.append(f"  情報源: {source[verdict.source.value]}{age}")
+    r = verdict.record
+    if r:
+        lines.append(f"  氏名: {r.name}（{r.name_kana}）  生年月日: {r.birth_date}")
+        lines.append(f"  保険者: {r.insurer_name}（{r.insurer_number}）")
+        lines.append(f"  記号・番号・枝番: {r.symbol or '-'}・{r.number}・{r.branch or '-'}  {r.personal_family_ja}")
+        if r.limit_class:
+            lines.append(f"  限度額適用区分: {r.limit_class_ja}（{r.limit_class}）")
+        if r.specific_diseases:
+            lines.append(f"  特定疾病: {'、'.join(r.specific_diseases)}")
+    if verdict.copay_percent is not None:
+        provisional = "（仮）" if verdict.provisional_copay else ""
+        lines.append(f"  負担割合: {verdict.copay_percent // 10}割{provisional}")
+    lines += [f"  注意: {w.ja}" for w in verdict.warnings]
+    lines += [f"  → {step}" for step in verdict.next_steps_ja]
+    return "\n".join(lines)

@@ -68,7 +68,7 @@ def digest_hex(value: int) -> str:
 
 def scan_digest(conn: sqlite3.Connection) -> int:
     """The digest of everything synced, by a full scan (publishing, tests, repair)."""
-    from edge.store import COLUMN_NAMES
+    from madoguchi.edge.store import COLUMN_NAMES
 
     total = 0
     for row in conn.execute(f"SELECT {', '.join(COLUMN_NAMES)} FROM qualification"):

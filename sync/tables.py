@@ -10,8 +10,8 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from edge import store
-from sync.bundle import DIGEST_MODULUS, INSURER, META, QUALIFICATION, REVOKED, canonical, row_hash
+from madoguchi.edge import store
+from madoguchi.sync.bundle import DIGEST_MODULUS, INSURER, META, QUALIFICATION, REVOKED, canonical, row_hash
 
 
 @dataclass(frozen=True)

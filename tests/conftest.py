@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
-
-from edge import population, store
-from edge.cli import load_population
-from edge.config import JST
+from madoguchi.edge import store
+from madoguchi.edge.config import JST
+from madoguchi.sim import population
+from madoguchi.sim.population import load_population
 
 # A fixed moment for deterministic tests: 10:00 JST on a Monday.
 NOW = datetime(2026, 11, 16, 1, 0, tzinfo=timezone.utc)
@@ -40,7 +40,7 @@ def no_forbidden_select():
     yield
     import sys
 
-    virtual = sys.modules.get("edge.card.virtual")
+    virtual = sys.modules.get("madoguchi.sim.vcard")
     if virtual is not None:
         violations = virtual.registered_violations()
         assert not violations, f"forbidden SELECTs reached a virtual card: {violations}"

@@ -11,8 +11,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from madoguchi.edge.qr.codes import CodeSettings
+from madoguchi.edge.verdict import CheckRequest
+from madoguchi.tui import messages
+from madoguchi.tui.service import DeskService, DeskStatus
 from textual import work
 from textual.app import App
 from textual.binding import Binding
@@ -20,14 +24,8 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from edge.qr.codes import CodeSettings
-from edge.verdict import CheckRequest
-from tui import messages
-from tui.service import DeskService, DeskStatus
-
-if TYPE_CHECKING:  # both import cryptography: only the demo and a card need it
-    from edge.demo import DemoCards, DemoWorld
-    from tui.cards import CardPort
+if TYPE_CHECKING:  # imports cryptography: only a card needs it
+    from madoguchi.tui.cards import CardPort
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +34,11 @@ STATUS_REFRESH_SECONDS = 5.0
 
 @dataclass
 class DemoControls:
-    """What the demo lets a newcomer do without hardware (see tui/demo.py)."""
+    """What the demo lets a newcomer do without hardware (made by madoguchi.sim.desk). The desk
+    never looks into `world` and `cards` (the simulated world's objects): tests reach them here."""
 
-    world: DemoWorld
-    cards: DemoCards
+    world: Any
+    cards: Any
     actions: list[tuple[str, str, Callable[[], str]]]  # (id, label_ja, run returning message_ja), in a worker
     network_online: Callable[[], bool]
     sample_declaration: Callable[[], dict[str, str]]
@@ -83,7 +82,7 @@ class DeskApp(App, inherit_bindings=False):
     # ---- screens --------------------------------------------------------------
 
     def get_default_screen(self) -> Screen:
-        from tui.screens.idle import IdleScreen
+        from madoguchi.tui.screens.idle import IdleScreen
 
         return IdleScreen()
 
@@ -117,48 +116,48 @@ class DeskApp(App, inherit_bindings=False):
         return True
 
     def action_numbers(self) -> None:
-        from tui.screens.numbers import NumbersScreen
+        from madoguchi.tui.screens.numbers import NumbersScreen
 
         self.go_idle()
         self.push_screen(NumbersScreen())
 
     def action_documents(self) -> None:
-        from tui.screens.scan import ScanScreen
+        from madoguchi.tui.screens.scan import ScanScreen
 
         self.go_idle()
         self.push_screen(ScanScreen())
 
     def action_visual_check(self) -> None:
-        from tui.screens.pin import VisualCheckScreen
+        from madoguchi.tui.screens.pin import VisualCheckScreen
 
         self.go_idle()
         self.push_screen(VisualCheckScreen())
 
     def action_declaration(self) -> None:
-        from tui.screens.declaration import DeclarationScreen
+        from madoguchi.tui.screens.declaration import DeclarationScreen
 
         self.go_idle()
         self.push_screen(DeclarationScreen())
 
     def action_followups(self) -> None:
-        from tui.screens.followups import FollowupsScreen
+        from madoguchi.tui.screens.followups import FollowupsScreen
 
         self.go_idle()
         self.push_screen(FollowupsScreen())
 
     def action_today_log(self) -> None:
-        from tui.screens.log import LogScreen
+        from madoguchi.tui.screens.log import LogScreen
 
         self.go_idle()
         self.push_screen(LogScreen())
 
     def action_maintenance(self) -> None:
-        from tui.screens.maintenance import MaintenanceScreen
+        from madoguchi.tui.screens.maintenance import MaintenanceScreen
 
         self.push_screen(MaintenanceScreen())
 
     def action_demo_menu(self) -> None:
-        from tui.screens.demo_menu import DemoMenuScreen
+        from madoguchi.tui.screens.demo_menu import DemoMenuScreen
 
         if self.demo is not None:
             self.push_screen(DemoMenuScreen(self.demo))
@@ -167,7 +166,7 @@ class DeskApp(App, inherit_bindings=False):
 
     def start_check(self, request: CheckRequest) -> None:
         """Show the result screen (spinner first) and decide in a worker."""
-        from tui.screens.result import ResultScreen
+        from madoguchi.tui.screens.result import ResultScreen
 
         self.go_idle()
         self.push_screen(ResultScreen(self.check_timeout()))
@@ -187,7 +186,7 @@ class DeskApp(App, inherit_bindings=False):
             self.post_message(messages.VerdictReady(request, result))
 
     def on_verdict_ready(self, message: messages.VerdictReady) -> None:
-        from tui.screens.result import ResultScreen
+        from madoguchi.tui.screens.result import ResultScreen
 
         if isinstance(self.screen, ResultScreen) and self.screen.verdict is None:
             self.screen.show_verdict(message.result.verdict, message.request)
@@ -206,13 +205,13 @@ class DeskApp(App, inherit_bindings=False):
     # ---- card -------------------------------------------------------------------
 
     def on_card_inserted(self, message: messages.CardInserted) -> None:
-        from tui.screens.pin import PinScreen
+        from madoguchi.tui.screens.pin import PinScreen
 
         self.go_idle()
         self.push_screen(PinScreen())
 
     def on_card_removed(self, message: messages.CardRemoved) -> None:
-        from tui.screens.pin import PinScreen, VisualCheckScreen
+        from madoguchi.tui.screens.pin import PinScreen, VisualCheckScreen
 
         if isinstance(self.screen, (PinScreen, VisualCheckScreen)):
             self.workers.cancel_group(self.screen, "card")
@@ -222,7 +221,7 @@ class DeskApp(App, inherit_bindings=False):
     # ---- scans ------------------------------------------------------------------
 
     def on_scan_received(self, message: messages.ScanReceived) -> None:
-        from tui.screens.scan import ScanScreen
+        from madoguchi.tui.screens.scan import ScanScreen
 
         if isinstance(self.screen, ScanScreen):
             self.screen.show_scan(message.payload, message.source)

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from edge.card import CardSession, TrustAnchors
-from edge.card.transport import PcscMonitor, PcscReaders, Transport
+from madoguchi.edge.card import CardSession, TrustAnchors
+from madoguchi.edge.card.transport import PcscMonitor, PcscReaders, Transport
 
 Callback = Callable[[str], None]
 

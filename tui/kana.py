@@ -18,7 +18,7 @@ for _consonant, _row in {
     "m": "マミムメモ", "y": "ヤイユエヨ", "r": "ラリルレロ", "w": "ワヰウヱヲ", "g": "ガギグゲゴ",
     "z": "ザジズゼゾ", "d": "ダヂヅデド", "b": "バビブベボ", "p": "パピプペポ",
 }.items():
-    for _vowel, _kana in zip("aiueo", _row):
+    for _vowel, _kana in zip("aiueo", _row, strict=True):
         _TABLE.setdefault(_consonant + _vowel, _kana)
 _VOWELS = set("aiueo")
 

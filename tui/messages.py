@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from madoguchi.edge.desk import CheckResult
+from madoguchi.edge.qr.codes import ScanSource
+from madoguchi.edge.reconcile import Followup
+from madoguchi.edge.verdict import CheckRequest
+from madoguchi.tui.service import DeskStatus, LogEntry
 from textual.message import Message
-
-from edge.desk import CheckResult
-from edge.qr.codes import ScanSource
-from edge.reconcile import Followup
-from edge.verdict import CheckRequest
-from tui.service import DeskStatus, LogEntry
 
 
 @dataclass

@@ -1,17 +1,22 @@
-"""Entry points for `madoguchi demo` and `madoguchi tui` (madoguchi/cli.py calls these)."""
+"""The entry point of `madoguchi tui` (the demo desk is madoguchi.sim.desk.run_demo_desk)."""
 
 from __future__ import annotations
 
 import logging
-import tempfile
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
-from edge import store
-from edge.config import Config
-from tui.app import DeskApp
-from tui.service import DeskService
+from madoguchi.edge import store
+from madoguchi.edge.config import Config
+from madoguchi.edge.verdict import OnlineSource
+from madoguchi.tui.app import DeskApp
+from madoguchi.tui.service import DeskService
 
 log = logging.getLogger(__name__)
+
+# (data directory, open store) -> the online source, or None when the device is not enrolled
+LiveSourceFactory = Callable[[Path, sqlite3.Connection], OnlineSource | None]
 
 
 def log_to_file(path: Path) -> None:
@@ -38,16 +43,6 @@ def exit_status(app: DeskApp) -> int:
     return app.return_code
 
 
-def run_demo_desk(patients: int = 1000, seed: int = 1) -> int:
-    from tui.demo import demo_app
-
-    with tempfile.TemporaryDirectory(prefix="madoguchi-demo-") as tmp:
-        log_to_file(Path(tmp) / "desk.log")
-        app = demo_app(Path(tmp) / "data", patients=patients, seed=seed)
-        app.run()
-        return exit_status(app)
-
-
 def desk_settings(config: Config) -> dict:
     """The [desk] section: staff_pin (maintenance exit), keymap (binding id = key)."""
     section = config.raw.get("desk", {})
@@ -67,24 +62,25 @@ def open_or_create(data_dir: Path):
         return store.open_database(store.secure_dir(data_dir), create=True)
 
 
-def run_desk(config: Config) -> int:
+def run_desk(config: Config, live_source: LiveSourceFactory | None = None) -> int:
     """The production desk on the configured data directory (raises store.StoreLocked, ConfigError).
 
     The card reader comes through pcscd ([card] reader names one; without pcscd or pyscard the
     status bar says エラー and the desk works with documents); a USB-COM scanner is read when
-    [scanner] serial_port is set.
+    [scanner] serial_port is set. `live_source(data_dir, conn)` gives the online source when the
+    device is enrolled with a hub (None: every verdict comes from the cache).
     """
-    from edge import hubclient  # imported here: requests is not needed by the demo
-    from edge.card import CardError, load_trust_anchors, trust_anchor_dirs
-    from edge.qr.scanners import ScannerSettings, SerialScanner
-    from tui import messages
-    from tui.cards import pcsc_port
+    from madoguchi.edge.card import CardError, load_trust_anchors, trust_anchor_dirs
+    from madoguchi.edge.qr.scanners import ScannerSettings, SerialScanner
+    from madoguchi.tui import messages
+    from madoguchi.tui.cards import pcsc_port
 
     conn = open_or_create(config.data_dir)
     log_to_file(config.data_dir / "desk.log")
     settings = desk_settings(config)
     scanner_settings = ScannerSettings.from_config(config.raw)
-    service = DeskService(conn, config.policy, hubclient.live_source_for(config.data_dir, conn))
+    online = live_source(config.data_dir, conn) if live_source else None
+    service = DeskService(conn, config.policy, online)
     try:
         port = pcsc_port(load_trust_anchors(*trust_anchor_dirs(config)), config.raw.get("card", {}).get("reader"))
     except CardError as exc:

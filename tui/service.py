@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
 
-from edge import reconcile, store
-from edge.config import Policy
-from edge.desk import CheckResult, run_check
-from edge.verdict import CheckRequest, OnlineAnswer, OnlineSource, OnlineUnavailable
+from madoguchi.edge import reconcile, store
+from madoguchi.edge.config import Policy
+from madoguchi.edge.desk import CheckResult, run_check
+from madoguchi.edge.verdict import CheckRequest, OnlineAnswer, OnlineSource, OnlineUnavailable
 
 
 @dataclass(frozen=True)

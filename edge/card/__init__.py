@@ -4,7 +4,7 @@ Never touches the My Number: the only application ever selected is the JPKI AP (
 enforced at the transport, `edge.card.jpki.guard`). API for the desk (call it from worker
 threads; every call may block up to its timeout)::
 
-    from edge.card import (CardSession, HolderProof, request_for, CardError, CardRemoved,
+    from madoguchi.edge.card import (CardSession, HolderProof, request_for, CardError, CardRemoved,
                            CardTimeout, CardLocked, WrongPin, NotJpkiCard, CertificateRejected)
 
     session = CardSession(transport, anchors)   # one inserted card (transport: pcsc or in-process)
@@ -36,7 +36,8 @@ threads; every call may block up to its timeout)::
     `[card] trust_anchors` in the configuration, then `<data_dir>/trust-anchors`).
 """
 
-from edge.card.errors import (
+from madoguchi.edge.card.certs import TrustAnchors, load_trust_anchors, trust_anchor_dirs
+from madoguchi.edge.card.errors import (
     CardError,
     CardLocked,
     CardRemoved,
@@ -46,8 +47,7 @@ from edge.card.errors import (
     ReaderUnavailable,
     WrongPin,
 )
-from edge.card.certs import TrustAnchors, load_trust_anchors, trust_anchor_dirs
-from edge.card.session import CardSession, HolderProof, advice_ja, request_for
+from madoguchi.edge.card.session import CardSession, HolderProof, advice_ja, request_for
 
 __all__ = [
     "CardError", "CardLocked", "CardRemoved", "CardTimeout", "CertificateRejected", "NotJpkiCard",

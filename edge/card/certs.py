@@ -17,9 +17,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-from edge.card.errors import CertificateRejected
-from edge.config import Config
+from madoguchi.edge.card.errors import CertificateRejected
+from madoguchi.edge.config import Config
 
 log = logging.getLogger(__name__)
 

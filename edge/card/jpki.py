@@ -1,4 +1,4 @@
-"""The JPKI APDUs: the one module that knows what is sent to a My Number Card (domain.md §6).
+"""The JPKI APDUs: the one module that knows what is sent to a My Number Card (docs/domain.md §6).
 
 Only the JPKI AP may be selected by AID; files inside it are selected by FID. `guard()` is
 called by every transport before an APDU leaves the process, so nothing else can be sent.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from typing import Protocol
 
-from edge.card.errors import CardError, CardLocked, NotJpkiCard, WrongPin
+from madoguchi.edge.card.errors import CardError, CardLocked, NotJpkiCard, WrongPin
 
 JPKI_AP = bytes.fromhex("D392F000260100000001")
 # Deny list, for the virtual card to recognise and record violations: never select these.

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from datetime import date
 
 from cryptography import x509
-
-from edge.card import certs, jpki
-from edge.card.errors import CardError, CardLocked
-from edge.card.transport import Transport
-from edge.model import DocumentKind
-from edge.verdict import CheckRequest, Method
+from madoguchi.edge.card import certs, jpki
+from madoguchi.edge.card.errors import CardError, CardLocked
+from madoguchi.edge.card.transport import Transport
+from madoguchi.edge.model import DocumentKind
+from madoguchi.edge.verdict import CheckRequest, Method
 
 log = logging.getLogger(__name__)
 

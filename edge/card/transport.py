@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from edge.card import jpki
-from edge.card.errors import CardError, CardRemoved, CardTimeout, ReaderUnavailable
+from madoguchi.edge.card import jpki
+from madoguchi.edge.card.errors import CardError, CardRemoved, CardTimeout, ReaderUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Scan fallback: the codes a patient carries, and the scanners that read them (domain.md §7).
+"""Scan fallback: the codes a patient carries, and the scanners that read them (docs/domain.md §7).
 
 For the desk UI: `classify(payload, source) -> ScanResult` (kind, parsed fields, warnings,
 a Japanese message), `check_request(result)` for a scan that identifies a patient,
@@ -6,9 +6,9 @@ a Japanese message), `check_request(result)` for a scan that identifies a patien
 (char, timestamp), `SerialScanner` for USB-COM scanners, and `ScannerSettings.from_config`.
 """
 
-from edge.qr.codes import CodeSettings, ScanKind, ScanResult, ScanSource, check_request, classify
-from edge.qr.jahis import JahisError, PrescriptionData, ScanError, parse_jahis
-from edge.qr.scanners import (
+from madoguchi.edge.qr.codes import CodeSettings, ScanKind, ScanResult, ScanSource, check_request, classify
+from madoguchi.edge.qr.jahis import JahisError, PrescriptionData, ScanError, parse_jahis
+from madoguchi.edge.qr.scanners import (
     ScannerSettings,
     ScannerState,
     ScannerStatus,
@@ -17,7 +17,7 @@ from edge.qr.scanners import (
     WedgeEvent,
     device_status,
 )
-from edge.qr.split import SplitError, SplitJoiner, SymbolPart
+from madoguchi.edge.qr.split import SplitError, SplitJoiner, SymbolPart
 
 __all__ = [
     "CodeSettings", "JahisError", "PrescriptionData", "ScanError", "ScanKind", "ScanResult", "ScanSource",

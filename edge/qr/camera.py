@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.qr.jahis import ScanError
-from edge.qr.split import SymbolPart
+from madoguchi.edge.qr.jahis import ScanError
+from madoguchi.edge.qr.split import SymbolPart
 
 IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"BM", b"GIF8")
 

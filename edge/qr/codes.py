@@ -1,6 +1,6 @@
 """What a scanned code is, in one call: `classify(payload) -> ScanResult`.
 
-Kinds (domain.md §7): a JAHIS 院外処方箋 code, a 電子処方箋 控え code, a 資格情報のお知らせ /
+Kinds (docs/domain.md §7): a JAHIS 院外処方箋 code, a 電子処方箋 控え code, a 資格情報のお知らせ /
 マイナポータル / マイナ在宅受付Web link (no patient data: ask for the printed numbers and the
 card), the facility's own 診察券 barcode, this appliance's 受付票 (check slip), a My Number
 (refused: never stored, logged or kept), or anything else ("unrecognised": shown, not stored).
@@ -19,8 +19,8 @@ from datetime import date
 from enum import Enum
 from urllib.parse import urlsplit
 
-from edge.model import DocumentKind
-from edge.numbers import (
+from madoguchi.edge.model import DocumentKind
+from madoguchi.edge.numbers import (
     InputError,
     normalize_branch,
     normalize_symbol,
@@ -28,7 +28,7 @@ from edge.numbers import (
     parse_insurer_number,
     parse_year_month,
 )
-from edge.qr.jahis import (
+from madoguchi.edge.qr.jahis import (
     JahisError,
     PrescriptionData,
     ScanError,
@@ -36,8 +36,8 @@ from edge.qr.jahis import (
     parse_jahis,
     parse_jahis_text,
 )
-from edge.qr.mynumber import contains_my_number, is_my_number_code
-from edge.verdict import CheckRequest, Method
+from madoguchi.edge.qr.mynumber import contains_my_number, is_my_number_code
+from madoguchi.edge.verdict import CheckRequest, Method
 
 log = logging.getLogger(__name__)
 

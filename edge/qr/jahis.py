@@ -1,4 +1,4 @@
-"""院外処方箋 QR (JAHIS 院外処方箋2次元シンボル記録条件規約, domain.md §7): parse and build.
+"""院外処方箋 QR (JAHIS 院外処方箋2次元シンボル記録条件規約, docs/domain.md §7): parse and build.
 
 The payload is text lines separated by CR LF, fields separated by commas, the record number
 first, in Shift_JIS (or ASCII), optionally ending with the EOF byte 0x1A. The first line is the
@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from edge.numbers import (
+from madoguchi.edge.numbers import (
     InputError,
     format_gyymmdd,
     normalize_branch,
@@ -329,4 +329,4 @@ def _half_width_kana(text: str) -> str:
 
 _FULL = "ヲァィゥェォャュョッーアイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモヤユヨラリルレロワン"
 _HALF = "ｦｧｨｩｪｫｬｭｮｯｰｱｲｳｴｵｶｷｸｹｺｻｼｽｾｿﾀﾁﾂﾃﾄﾅﾆﾇﾈﾉﾊﾋﾌﾍﾎﾏﾐﾑﾒﾓﾔﾕﾖﾗﾘﾙﾚﾛﾜﾝ"
-_HALF_KANA = dict(zip(_FULL, _HALF))
+_HALF_KANA = dict(zip(_FULL, _HALF, strict=True))

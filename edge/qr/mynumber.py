@@ -1,4 +1,4 @@
-"""Recognise a My Number (個人番号) only in order to refuse it (domain.md §6).
+"""Recognise a My Number (個人番号) only in order to refuse it (docs/domain.md §6).
 
 The QR code on the back of the マイナンバーカード holds the 12-digit My Number. The desk must
 never accept, store, log or keep it, so every scan is checked here first and every value

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from edge.config import ConfigError
-from edge.qr.codes import DEFAULT_PATIENT_CARD_PATTERN, DEFAULT_PORTAL_HOSTS, CodeSettings
-from edge.qr.split import DEFAULT_TIMEOUT_SECONDS
+from madoguchi.edge.config import ConfigError
+from madoguchi.edge.qr.codes import DEFAULT_PATIENT_CARD_PATTERN, DEFAULT_PORTAL_HOSTS, CodeSettings
+from madoguchi.edge.qr.split import DEFAULT_TIMEOUT_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +241,6 @@ class WedgeDetector:
     def _is_scan(chars: list[str], times: list[float]) -> bool:
         if chars[-1] != ENTER or sum(c != ENTER for c in chars) < WEDGE_MIN_CHARS:
             return False
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
         return max(gaps) <= WEDGE_MAX_GAP and sum(gaps) / len(gaps) <= WEDGE_MAX_AVERAGE_GAP
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.qr.jahis import ScanError
+from madoguchi.edge.qr.jahis import ScanError
 
 MAX_SYMBOLS = 16
 DEFAULT_TIMEOUT_SECONDS = 20.0

@@ -7,15 +7,14 @@ import subprocess
 import sys
 from dataclasses import replace
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
+from madoguchi.edge import store
+from madoguchi.edge.config import Config
+from madoguchi.sync.device.client import init_device, sync_once
 
-from edge import store
-from edge.config import Config
-from edge.doctor import Status, cache_checks, clock_check, disk_check, scanner_check
-from madoguchi.doctor import metadata_check, run_checks, sync_checks
-from sync.client import init_device, sync_once
+from madoguchi.cli.doctor import metadata_check, run_checks, sync_checks
+from madoguchi.ops.doctor import Status, cache_checks, clock_check, disk_check, scanner_check
 from tests.appliance.conftest import madoguchi_env
 from tests.conftest import NOW
 

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from madoguchi.edge import store
+from madoguchi.sim.population import load_population
 
-from edge import store
-from edge.cli import load_population
 from tests.conftest import NOW, TODAY
 
 pytest.importorskip("sqlcipher3", reason="extra `sqlcipher` not installed")

@@ -17,11 +17,10 @@ from datetime import datetime
 from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
-
-from edge.config import JST
-from edge.model import QualificationRecord
-from edge.national import NationalSystem
-from edge.verdict import CheckRequest, Method, OnlineAnswer
+from madoguchi.edge.config import JST
+from madoguchi.edge.model import QualificationRecord
+from madoguchi.edge.verdict import CheckRequest, Method, OnlineAnswer
+from madoguchi.sim.national import NationalSystem
 
 PREFIXES = ("OQSsiquc01req_", "OQSmuquc01req_", "OQSmuquc02req_")
 ENTITY_BOMB = (b'<?xml version="1.0"?>\n<!DOCTYPE XmlMsg [<!ENTITY a "aaaaaaaaaa">'

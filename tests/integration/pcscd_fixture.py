@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from edge.card import virtual
-from edge.card.transport import PcscReaders
-from edge.card.vpcd import VpcdCard
+from madoguchi.edge.card.transport import PcscReaders
+from madoguchi.sim import vcard as virtual
+from madoguchi.sim.vpcd import VpcdCard
 
 VPCD_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 RUN_DIR = Path("/run/pcscd")

@@ -10,14 +10,14 @@ import threading
 import time
 
 import pytest
+from madoguchi.edge import store
+from madoguchi.edge.card import CardLocked, CardRemoved, CardSession, CardTimeout, WrongPin, jpki, request_for
+from madoguchi.edge.card.certs import TrustAnchors
+from madoguchi.edge.card.transport import PcscMonitor, PcscReaders
+from madoguchi.edge.config import Policy
+from madoguchi.edge.desk import run_check
+from madoguchi.sim import vcard as virtual
 
-from edge import store
-from edge.card import (CardLocked, CardRemoved, CardSession, CardTimeout, WrongPin, jpki, request_for,
-                       virtual)
-from edge.card.certs import TrustAnchors
-from edge.card.transport import PcscMonitor, PcscReaders
-from edge.config import Policy
-from edge.desk import run_check
 from tests.conftest import NOW
 from tests.integration.pcscd_fixture import READER, SECOND_READER
 

@@ -13,17 +13,18 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from edge import store
-from edge.cli import load_population
-from edge.config import JST, Policy
-from edge.desk import run_check
-from edge.model import DocumentKind
-from edge.national import NationalSystem
-from edge.reconcile import list_followups
-from edge.verdict import CheckRequest, Declaration, Method, OnlineUnavailable
-from sync.reconciliation import parse_entries, recheck_uploaded
-from sync.upload import upload_outbox
-from sync.upstream.simulator import SimulatedUpstream
+from madoguchi.edge import store
+from madoguchi.edge.config import JST, Policy
+from madoguchi.edge.desk import run_check
+from madoguchi.edge.model import DocumentKind
+from madoguchi.edge.reconcile import list_followups
+from madoguchi.edge.verdict import CheckRequest, Declaration, Method, OnlineUnavailable
+from madoguchi.sim.national import NationalSystem
+from madoguchi.sim.population import load_population
+from madoguchi.sim.simulator import SimulatedUpstream
+from madoguchi.sync.device.upload import upload_outbox
+from madoguchi.sync.hub.reconciliation import parse_entries, recheck_uploaded
+
 from tests.unit.test_verdict import by_numbers
 
 POLICY = Policy()
@@ -54,7 +55,7 @@ def inside(window, moment):
 
 
 def test_a_month_of_checks_with_two_outages(tmp_path):
-    from edge import population
+    from madoguchi.sim import population
 
     clock = Clock(at(0, 0))
     records = list(population.generate(300, 7, START, at(0, 0)))

@@ -7,13 +7,14 @@ import json
 import threading
 from datetime import date, timedelta
 
-from edge import population
-from edge.config import Policy
-from edge.desk import run_check
-from edge.national import NationalSystem
-from edge.verdict import CheckRequest, Method
-from sync import roster
-from sync.upstream.simulator import SimulatedUpstream
+from madoguchi.edge.config import Policy
+from madoguchi.edge.desk import run_check
+from madoguchi.edge.verdict import CheckRequest, Method
+from madoguchi.sim import population
+from madoguchi.sim.national import NationalSystem
+from madoguchi.sim.simulator import SimulatedUpstream
+from madoguchi.sync.hub import roster
+
 from tests.integration.test_sync_support import FACILITY, NOW, TODAY, world  # noqa: F401 - fixture
 
 LATER = NOW + timedelta(days=4)  # beyond the 72 h policy: without a pre-check the cache is stale

@@ -9,10 +9,9 @@ import time
 from datetime import date
 
 import pytest
-
-from edge.qr import ScanKind, ScannerSettings, ScannerState, SerialScanner, classify
-from edge.qr.generate import SAMPLE_PERSON, prescription_from_person
-from edge.qr.jahis import build_jahis
+from madoguchi.edge.qr import ScanKind, ScannerSettings, ScannerState, SerialScanner, classify
+from madoguchi.edge.qr.jahis import build_jahis
+from madoguchi.sim.documents import SAMPLE_PERSON, prescription_from_person
 
 FRAME_GAP = 0.05
 JAHIS = build_jahis(prescription_from_person({**SAMPLE_PERSON, "name": "髙橋　葵"}), 10, eof=True)

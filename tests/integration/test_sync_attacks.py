@@ -8,10 +8,11 @@ import shutil
 from datetime import timedelta
 
 import pytest
+from madoguchi.edge import store
+from madoguchi.sync import bundle
+from madoguchi.sync.hub import repository as hub
 
-from edge import store
-from sync import bundle, hub
-from sync.cli import sync_status
+from madoguchi.cli.sync import sync_status
 from tests.integration.test_sync_support import FACILITY, World, world  # noqa: F401 - fixture
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from madoguchi.edge import store
+from madoguchi.sim import population
+from madoguchi.sync import bundle
+from madoguchi.sync.tables import INSURER_TABLE, QUALIFICATION_TABLE, change_rows, get_digest, set_digest
 
-from edge import store
-from sync import bundle
-from sync.tables import INSURER_TABLE, QUALIFICATION_TABLE, change_rows, get_digest, set_digest
 from tests.integration.test_sync_support import NOW, TODAY
-from edge import population
 
 KEY = bytes(range(32))
 lines_strategy = st.lists(st.binary(max_size=200).map(lambda b: b.replace(b"\n", b"")), max_size=40)
@@ -120,7 +120,7 @@ def test_facility_key_file_must_hold_64_hex_digits(tmp_path):
 
 @pytest.mark.parametrize("line", [b'["m"]', b'["i","01130012"]', b'[1,"x"]', b'{"a":1}', b'["zz",1]', b"not json"])
 def test_a_malformed_signed_bundle_is_refused_and_changes_nothing(tmp_path, line):
-    from sync.client import apply_bundle
+    from madoguchi.sync.device.client import apply_bundle
 
     conn = store.open_database(tmp_path, create=True)
     path = tmp_path / "b"

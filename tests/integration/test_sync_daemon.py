@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 from apscheduler.triggers.interval import IntervalTrigger
+from madoguchi.edge import store
+from madoguchi.sync.device.daemon import Schedule, notify
 
-from edge import store
-from sync.daemon import Schedule, notify
 from tests.integration.test_sync_support import make_world, start_server
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,10 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from edge import store
-from sync import bundle
-from sync.client import load_device_config
-from sync.tables import get_digest
+from madoguchi.edge import store
+from madoguchi.sync import bundle
+from madoguchi.sync.device.client import load_device_config
+from madoguchi.sync.tables import get_digest
+
 from tests.integration.test_sync_support import make_world
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,9 +26,9 @@ KILLS = 24  # landed during the apply, half on a full bundle, half on a delta
 CHILD = """
 import json, sys
 from pathlib import Path
-from edge import store
-from sync import bundle
-from sync.client import apply_bundle
+from madoguchi.edge import store
+from madoguchi.sync import bundle
+from madoguchi.sync.device.client import apply_bundle
 data_dir, path, custom = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
 conn = store.open_database(data_dir)
 key = bundle.load_facility_key(data_dir / "sync" / "facility.key")

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
-from edge import store
-from sync import bundle, hub
-from sync.cli import sync_status
-from sync.client import DeviceConfig, init_device, sync_once
+from madoguchi.edge import store
+from madoguchi.sync import bundle
+from madoguchi.sync.device.client import DeviceConfig, init_device, sync_once
+from madoguchi.sync.hub import repository as hub
+
 from madoguchi.cli import main
+from madoguchi.cli.sync import sync_status
 from tests.integration.test_sync_support import FACILITY, TODAY, world  # noqa: F401 - fixture
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
+from madoguchi.edge import store
+from madoguchi.sync.hub import repository as hub
 from securesystemslib.signer import CryptoSigner
 from tuf.api.metadata import Metadata
 
-from edge import store
-from sync import hub
-from sync.cli import sync_status
+from madoguchi.cli.sync import sync_status
 from tests.integration.test_sync_support import FACILITY, world  # noqa: F401 - fixture
 
 

@@ -11,15 +11,15 @@ from datetime import date, datetime
 from pathlib import Path
 
 import pytest
-
-from edge import population, store
-from edge.config import JST, Policy
-from edge.desk import run_check
-from edge.model import DocumentKind
-from edge.verdict import CheckRequest, Method
-from sync import hub
-from sync.client import DeviceConfig, init_device, sync_once
-from sync.tables import QUALIFICATION_TABLE
+from madoguchi.edge import store
+from madoguchi.edge.config import JST, Policy
+from madoguchi.edge.desk import run_check
+from madoguchi.edge.model import DocumentKind
+from madoguchi.edge.verdict import CheckRequest, Method
+from madoguchi.sim import population
+from madoguchi.sync.device.client import DeviceConfig, init_device, sync_once
+from madoguchi.sync.hub import repository as hub
+from madoguchi.sync.tables import QUALIFICATION_TABLE
 
 TODAY = date(2026, 11, 20)
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=JST)

@@ -11,12 +11,12 @@ from datetime import date, timedelta
 
 import pytest
 import requests
+from madoguchi.edge.model import Validity
+from madoguchi.sim.national import NationalSystem
+from madoguchi.sim.simserver import HttpUpstream, SimulatorServer
+from madoguchi.sim.simulator import SimulatedUpstream
+from madoguchi.sync.hub.upstream.base import NumbersQuery, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
-from edge.model import Validity
-from edge.national import NationalSystem
-from sync.upstream.base import NumbersQuery, UpstreamError, UpstreamTimeout, UpstreamUnavailable
-from sync.upstream.simserver import HttpUpstream, SimulatorServer
-from sync.upstream.simulator import SimulatedUpstream
 from tests.conftest import NOW, TODAY
 
 

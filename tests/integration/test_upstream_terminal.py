@@ -13,14 +13,20 @@ from datetime import date
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from madoguchi.edge.config import Policy
+from madoguchi.edge.model import DocumentKind, Validity
+from madoguchi.edge.verdict import CheckRequest, Method, Outcome, Source, decide
+from madoguchi.sim.national import NationalSystem
+from madoguchi.sync.hub.upstream.base import (
+    MalformedAnswer,
+    NumbersQuery,
+    UpstreamError,
+    UpstreamTimeout,
+    online_source,
+)
+from madoguchi.sync.hub.upstream.oqs_xml import HostileFile, TerminalRefused
+from madoguchi.sync.hub.upstream.terminal import BatchPending, FileTerminal
 
-from edge.config import Policy
-from edge.model import DocumentKind, Validity
-from edge.national import NationalSystem
-from edge.verdict import CheckRequest, Method, Outcome, Source, decide
-from sync.upstream.base import MalformedAnswer, NumbersQuery, UpstreamError, UpstreamTimeout, online_source
-from sync.upstream.oqs_xml import HostileFile, TerminalRefused
-from sync.upstream.terminal import BatchPending, FileTerminal
 from tests.conftest import NOW, TODAY
 from tests.integration.fake_terminal import BROKEN, ENTITY_BOMB, EXTERNAL_ENTITY, FakeTerminal
 

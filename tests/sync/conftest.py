@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from madoguchi.sim.national import NationalSystem
+from madoguchi.sim.simulator import SimulatedUpstream
+from madoguchi.sync.device.enroll import enroll_device
+from madoguchi.sync.hub import api, pki
+from madoguchi.sync.hub import repository as hub
 
-from edge.national import NationalSystem
-from sync import api, hub, pki
-from sync.enroll import enroll_device
-from sync.upstream.simulator import SimulatedUpstream
 from tests.conftest import NOW, TODAY
 
 FACILITY = "clinic-a"

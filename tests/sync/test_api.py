@@ -15,19 +15,21 @@ from datetime import date, timedelta
 
 import pytest
 import requests
+from madoguchi.edge import store
+from madoguchi.edge.config import Policy
+from madoguchi.edge.desk import run_check
+from madoguchi.edge.model import DocumentKind, Validity
+from madoguchi.edge.verdict import CheckRequest, Method, OnlineUnavailable, Outcome, Source
+from madoguchi.sim.national import NationalSystem
+from madoguchi.sim.simserver import HttpUpstream, SimulatorServer
+from madoguchi.sim.simulator import SimulatedUpstream
+from madoguchi.sync import bundle
+from madoguchi.sync.device.client import load_device_config, sync_once
+from madoguchi.sync.device.hubclient import HubClient, HubRequestError, live_source_for, load_enrollment
+from madoguchi.sync.hub import api
+from madoguchi.sync.hub import repository as hub
+from madoguchi.sync.tables import get_digest
 
-from edge import store
-from edge.config import Policy
-from edge.desk import run_check
-from edge.hubclient import HubClient, HubRequestError, live_source_for, load_enrollment
-from edge.model import DocumentKind, Validity
-from edge.verdict import CheckRequest, Method, OnlineUnavailable, Outcome, Source
-from edge.national import NationalSystem
-from sync import api, bundle, hub
-from sync.client import load_device_config, sync_once
-from sync.tables import get_digest
-from sync.upstream.simserver import HttpUpstream, SimulatorServer
-from sync.upstream.simulator import SimulatedUpstream
 from tests.conftest import NOW, TODAY
 from tests.sync.conftest import FACILITY
 

@@ -13,12 +13,14 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from madoguchi.edge import store
+from madoguchi.sync import bundle, protocol
+from madoguchi.sync.device import hubclient
+from madoguchi.sync.device.client import load_device_config, sync_once
+from madoguchi.sync.device.enroll import EnrollmentError, enroll_device
+from madoguchi.sync.hub import pki
 
-from edge import hubclient, store
 from madoguchi.cli import main
-from sync import bundle, pki
-from sync.client import load_device_config, sync_once
-from sync.enroll import EnrollmentError, enroll_device
 from tests.sync.conftest import FACILITY
 
 
@@ -138,7 +140,7 @@ TOKENS = st.one_of(st.text(max_size=120), st.builds("{}.{}.{}".format, PARTS, PA
 @given(TOKENS)
 def test_any_text_is_a_token_or_refused_clearly(text):
     try:
-        facility, secret, ca_hash = pki.parse_token(text)
+        facility, secret, ca_hash = protocol.parse_token(text)
     except ValueError as exc:
         assert "not an enrollment token" in str(exc)
         return

@@ -13,12 +13,13 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
+from madoguchi.sim.national import NationalSystem
+from madoguchi.sim.simulator import SimulatedUpstream
+from madoguchi.sync.device.enroll import enroll_device
+from madoguchi.sync.device.hubclient import load_enrollment
+from madoguchi.sync.hub import api, pki
+from madoguchi.sync.hub import repository as hub
 
-from edge.hubclient import load_enrollment
-from edge.national import NationalSystem
-from sync import api, hub, pki
-from sync.enroll import enroll_device
-from sync.upstream.simulator import SimulatedUpstream
 from tests.conftest import NOW, TODAY
 from tests.sync.conftest import FACILITY
 

@@ -8,13 +8,15 @@ import urllib.request
 
 import pytest
 import requests
+from madoguchi.edge import store
+from madoguchi.edge.verdict import OnlineUnavailable
+from madoguchi.sync import bundle
+from madoguchi.sync.device.client import load_device_config, sync_once
+from madoguchi.sync.device.enroll import enroll_device
+from madoguchi.sync.device.hubclient import HubClient, HubRefused, load_enrollment
+from madoguchi.sync.hub import api, pki
+from madoguchi.sync.hub import repository as hub
 
-from edge import store
-from edge.hubclient import HubClient, HubRefused, load_enrollment
-from edge.verdict import OnlineUnavailable
-from sync import api, bundle, hub, pki
-from sync.client import load_device_config, sync_once
-from sync.enroll import enroll_device
 from tests.conftest import TODAY
 from tests.sync.conftest import FACILITY
 

@@ -9,19 +9,18 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 
 import requests
+from madoguchi.edge import store
+from madoguchi.edge.config import Policy
+from madoguchi.edge.desk import run_check
+from madoguchi.edge.reconcile import list_followups
+from madoguchi.sync.device.client import load_device_config, sync_once
+from madoguchi.sync.device.hubclient import HubClient
+from madoguchi.sync.device.upload import upload_outbox
+from madoguchi.sync.hub import pki
 
-from edge import store
-from edge.config import Policy
-from edge.desk import run_check
-from edge.hubclient import HubClient
-from edge.reconcile import list_followups
-from sync import pki
-from sync.client import load_device_config, sync_once
-from sync.upload import upload_outbox
 from tests.conftest import NOW, TODAY
 from tests.unit.test_verdict import by_numbers
 
@@ -74,9 +73,9 @@ def test_kill_9_during_upload_reconciles_each_entry_exactly_once(hub_api, device
         hub_api.national.lose(patient_id, TODAY - timedelta(days=3))
     hub_api.national.restore()
     hub_api.national.latency = 0.01  # ~1 s of upstream time per batch of 100
-    expected = {i + 1: "lost_after_ok" if ok else None for i, (r, ok) in enumerate(zip(valid, offline_ok))
+    expected = {i + 1: "lost_after_ok" if ok else None for i, (r, ok) in enumerate(zip(valid, offline_ok, strict=True))
                 if r["patient_id"] in lost}
-    expected |= {i + 1: "valid_after_all" for i, (r, ok) in enumerate(zip(valid, offline_ok))
+    expected |= {i + 1: "valid_after_all" for i, (r, ok) in enumerate(zip(valid, offline_ok, strict=True))
                  if r["patient_id"] not in lost and not ok}  # stale records: 要確認 offline
     expected = {k: v for k, v in expected.items() if v}
     conn.close()
@@ -107,9 +106,10 @@ def test_kill_9_during_upload_reconciles_each_entry_exactly_once(hub_api, device
 
 
 def test_doctor_checks_the_hub_api_over_mtls(hub_api, device, tmp_path):
-    from edge.doctor import Status
-    from edge.hubclient import load_enrollment
-    from madoguchi.doctor import api_check
+    from madoguchi.sync.device.hubclient import load_enrollment
+
+    from madoguchi.cli.doctor import api_check
+    from madoguchi.ops.doctor import Status
 
     assert api_check(device).status == Status.OK
     assert api_check(tmp_path / "never-enrolled").status == Status.WARN

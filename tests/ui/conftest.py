@@ -6,11 +6,11 @@ import io
 from pathlib import Path
 
 import pytest
+from madoguchi.sim.desk import demo_app
+from madoguchi.tui.app import DeskApp
 from rich.console import Console
 
 from tests.conftest import NOW
-from tui.app import DeskApp
-from tui.demo import demo_app
 
 SIZE = (100, 30)
 

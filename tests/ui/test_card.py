@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from madoguchi.edge.verdict import Method, Outcome, Source
+from madoguchi.sim.vcard import registered_violations
+from madoguchi.tui import messages
+from madoguchi.tui.screens.idle import IdleScreen
+from madoguchi.tui.screens.pin import PinScreen, VisualCheckScreen
+from madoguchi.tui.screens.result import ResultScreen
 from textual.widgets import Static
 
-from edge.card.virtual import registered_violations
-from edge.verdict import Method, Outcome, Source
 from tests.ui.conftest import SIZE, plain, settle
-from tui import messages
-from tui.screens.idle import IdleScreen
-from tui.screens.pin import PinScreen, VisualCheckScreen
-from tui.screens.result import ResultScreen
 
 pytestmark = pytest.mark.asyncio
 INS_VERIFY = 0x20
@@ -128,12 +128,13 @@ async def test_hung_online_source_after_the_pin_times_out_to_the_fallback(tmp_pa
     """The PIN is right, then the online source hangs: the check's timeout, not the card's."""
     import threading
 
-    from edge.config import Policy
-    from edge.verdict import OnlineUnavailable
+    from madoguchi.edge.config import Policy
+    from madoguchi.edge.verdict import OnlineUnavailable
+    from madoguchi.sim.desk import demo_app
+    from madoguchi.tui.app import DeskApp
+    from madoguchi.tui.service import DeskService
+
     from tests.ui.conftest import fixed_clock
-    from tui.app import DeskApp
-    from tui.demo import demo_app
-    from tui.service import DeskService
 
     released = threading.Event()
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from madoguchi.edge.verdict import Method, Outcome, Source
+from madoguchi.tui import messages
+from madoguchi.tui.screens.declaration import DeclarationScreen
+from madoguchi.tui.screens.followups import FollowupsScreen
+from madoguchi.tui.screens.idle import IdleScreen
+from madoguchi.tui.screens.log import LogScreen
+from madoguchi.tui.screens.maintenance import MaintenanceScreen
+from madoguchi.tui.screens.numbers import NumbersScreen, insurer_feedback
+from madoguchi.tui.screens.result import ResultScreen
 from textual.widgets import DataTable, Input, Static
 
-from edge.verdict import Method, Outcome, Source
 from tests.ui.conftest import SIZE, plain, settle
-from tui import messages
-from tui.screens.declaration import DeclarationScreen
-from tui.screens.followups import FollowupsScreen
-from tui.screens.idle import IdleScreen
-from tui.screens.log import LogScreen
-from tui.screens.maintenance import MaintenanceScreen
-from tui.screens.numbers import NumbersScreen, insurer_feedback
-from tui.screens.result import ResultScreen
 
 pytestmark = pytest.mark.asyncio
 
@@ -192,9 +192,10 @@ async def test_today_log_is_searchable_by_kana_and_time(desk, collected):
 
 
 async def test_a_hung_check_shows_a_spinner_then_the_fallback(tmp_path, collected):
-    from edge.config import Policy
+    from madoguchi.edge.config import Policy
+    from madoguchi.sim.desk import demo_app
+
     from tests.ui.conftest import fixed_clock
-    from tui.demo import demo_app
 
     desk = demo_app(tmp_path / "data", clock=fixed_clock, policy=Policy(online_budget_seconds=0.2))
     desk.check_margin = 0.3
@@ -211,9 +212,10 @@ async def test_a_hung_check_shows_a_spinner_then_the_fallback(tmp_path, collecte
 
 
 async def test_bindings_can_be_moved_by_id(tmp_path):
+    from madoguchi.sim.desk import demo_app
+    from madoguchi.tui.app import DeskApp
+
     from tests.ui.conftest import fixed_clock
-    from tui.app import DeskApp
-    from tui.demo import demo_app
 
     desk = demo_app(tmp_path / "data", clock=fixed_clock)
     production = DeskApp(desk.service, keymap={"desk.numbers": "f11"})
@@ -230,12 +232,13 @@ async def test_a_hung_online_source_shows_a_spinner_then_the_fallback(tmp_path, 
     """A real slow source: it blocks its worker thread far beyond the budget."""
     import threading
 
-    from edge.config import Policy
-    from edge.verdict import OnlineUnavailable
+    from madoguchi.edge.config import Policy
+    from madoguchi.edge.verdict import OnlineUnavailable
+    from madoguchi.sim.desk import demo_app
+    from madoguchi.tui.app import DeskApp
+    from madoguchi.tui.service import DeskService
+
     from tests.ui.conftest import fixed_clock
-    from tui.app import DeskApp
-    from tui.demo import demo_app
-    from tui.service import DeskService
 
     released = threading.Event()
     calls = []

@@ -6,20 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from madoguchi.edge.config import Policy
+from madoguchi.edge.verdict import Outcome, Source
+from madoguchi.sim.desk import demo_app
+from madoguchi.tui import messages
+from madoguchi.tui.app import DeskApp
+from madoguchi.tui.run import exit_status, open_or_create
+from madoguchi.tui.screens.pin import PinScreen, VisualCheckScreen
+from madoguchi.tui.screens.result import ResultScreen
+from madoguchi.tui.screens.scan import ScanScreen
+from madoguchi.tui.service import DeskService
 from textual.widgets import Label, Static
 
-from edge.config import Policy
-from edge.verdict import Outcome, Source
 from tests.ui.conftest import SIZE, fixed_clock, settle
 from tests.ui.test_flows import person, type_numbers
-from tui import messages
-from tui.app import DeskApp
-from tui.demo import demo_app
-from tui.run import exit_status, open_or_create
-from tui.screens.pin import PinScreen, VisualCheckScreen
-from tui.screens.result import ResultScreen
-from tui.screens.scan import ScanScreen
-from tui.service import DeskService
 
 pytestmark = pytest.mark.asyncio
 

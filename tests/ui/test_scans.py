@@ -4,18 +4,18 @@ the お知らせ's QR leading to its printed numbers and the card-presented step
 from __future__ import annotations
 
 import pytest
+from madoguchi.edge.model import DocumentKind
+from madoguchi.edge.qr.codes import ScanKind, ScanSource
+from madoguchi.edge.verdict import Method, Outcome
+from madoguchi.sim.demo import jahis_prescription, my_number_code
+from madoguchi.tui import messages
+from madoguchi.tui.screens.numbers import NumbersScreen
+from madoguchi.tui.screens.result import ResultScreen
+from madoguchi.tui.screens.scan import ScanScreen
 from textual import events
 from textual.widgets import Input, Label, Select, Static
 
-from edge.demo import jahis_prescription, my_number_code
-from edge.model import DocumentKind
-from edge.qr.codes import ScanKind, ScanSource
-from edge.verdict import Method, Outcome
 from tests.ui.conftest import SIZE, plain, settle
-from tui import messages
-from tui.screens.numbers import NumbersScreen
-from tui.screens.result import ResultScreen
-from tui.screens.scan import ScanScreen
 
 pytestmark = pytest.mark.asyncio
 

@@ -6,10 +6,9 @@ from datetime import datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
-
-from edge.config import JST
-from tui.kana import romaji_to_katakana
-from tui.service import LogEntry, fold_kana, matches
+from madoguchi.edge.config import JST
+from madoguchi.tui.kana import romaji_to_katakana
+from madoguchi.tui.service import LogEntry, fold_kana, matches
 
 
 def test_romaji_becomes_katakana():

@@ -6,11 +6,11 @@ directory is never shown. Update with `pytest tests/ui --snapshot-update` and re
 
 from __future__ import annotations
 
+from madoguchi.sim.demo import jahis_prescription, my_number_code
+from madoguchi.tui.messages import ScanReceived
 from textual.widgets import Input
 
-from edge.demo import jahis_prescription, my_number_code
 from tests.ui.conftest import settle
-from tui.messages import ScanReceived
 
 SIZE = (80, 24)
 
@@ -139,11 +139,12 @@ def test_demo_menu(snap_compare, desk):
 
 def test_fresh_install_without_data(snap_compare, tmp_path):
     """`madoguchi tui` before the first sync: the status bar says so in red."""
-    from edge.config import Policy
+    from madoguchi.edge.config import Policy
+    from madoguchi.tui.app import DeskApp
+    from madoguchi.tui.run import open_or_create
+    from madoguchi.tui.service import DeskService
+
     from tests.ui.conftest import fixed_clock
-    from tui.app import DeskApp
-    from tui.run import open_or_create
-    from tui.service import DeskService
 
     desk = DeskApp(DeskService(open_or_create(tmp_path / "data"), Policy(), clock=fixed_clock))
     assert snap_compare(desk, terminal_size=SIZE, run_before=then())

@@ -9,12 +9,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from madoguchi.edge import store
+from madoguchi.tui import messages
 from textual.widgets import Label
 
-from edge import store
 from tests.conftest import NOW
 from tests.ui.conftest import SIZE, settle
-from tui import messages
 
 ROOT = Path(__file__).resolve().parents[2]
 

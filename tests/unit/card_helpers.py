@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import cache
 
-from edge.card import virtual
-from edge.card.certs import TrustAnchors
+from madoguchi.edge.card.certs import TrustAnchors
+from madoguchi.sim import vcard as virtual
 
 
 @cache

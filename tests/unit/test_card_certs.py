@@ -6,10 +6,10 @@ import logging
 from pathlib import Path
 
 import pytest
+from madoguchi.edge.card import certs
+from madoguchi.edge.card.errors import CertificateRejected
+from madoguchi.edge.config import Config
 
-from edge.card import certs
-from edge.card.errors import CertificateRejected
-from edge.config import Config
 from tests.unit import card_helpers
 
 REPO = Path(__file__).resolve().parents[2]

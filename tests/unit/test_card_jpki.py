@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from madoguchi.edge.card import jpki
+from madoguchi.edge.card.errors import NotJpkiCard
+from madoguchi.edge.card.transport import InProcessReader
 
-from edge.card import jpki
-from edge.card.errors import NotJpkiCard
-from edge.card.transport import InProcessReader
 from tests.unit import card_helpers
 
 SELECT_AP = bytes.fromhex("00A4040C0A") + jpki.JPKI_AP

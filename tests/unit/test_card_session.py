@@ -9,16 +9,26 @@ from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from madoguchi.edge import store
+from madoguchi.edge.card import (
+    CardLocked,
+    CardRemoved,
+    CardSession,
+    CardTimeout,
+    CertificateRejected,
+    NotJpkiCard,
+    WrongPin,
+    advice_ja,
+    request_for,
+)
+from madoguchi.edge.card.certs import TrustAnchors
+from madoguchi.edge.card.jpki import INS_SIGN, INS_VERIFY, WrongPinFormat
+from madoguchi.edge.card.transport import InProcessReader
+from madoguchi.edge.config import Policy
+from madoguchi.edge.desk import run_check
+from madoguchi.edge.verdict import Method
+from madoguchi.sim import vcard as virtual
 
-from edge import store
-from edge.card import (CardLocked, CardRemoved, CardSession, CardTimeout, CertificateRejected, NotJpkiCard,
-                       WrongPin, advice_ja, request_for, virtual)
-from edge.card.certs import TrustAnchors
-from edge.card.jpki import INS_SIGN, INS_VERIFY, WrongPinFormat
-from edge.card.transport import InProcessReader
-from edge.config import Policy
-from edge.desk import run_check
-from edge.verdict import Method
 from tests.conftest import NOW
 from tests.unit import card_helpers
 

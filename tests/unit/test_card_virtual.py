@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
+from madoguchi.edge.card import jpki
+from madoguchi.sim import vcard as virtual
 
-from edge.card import jpki, virtual
 from tests.unit import card_helpers
 
 SELECT_AP = bytes.fromhex("00A4040C0A") + jpki.JPKI_AP
@@ -18,7 +19,7 @@ def run(card, *apdus: str | bytes) -> list[bytes]:
 
 def test_forbidden_selects_are_answered_6a82_and_recorded():
     card = card_helpers.card(expect_violations=True)  # the one card that may see them
-    for aid, name in jpki.FORBIDDEN_AIDS.items():
+    for aid in jpki.FORBIDDEN_AIDS:
         assert card.process(bytes([0, 0xA4, 4, 0x0C, len(aid)]) + aid) == b"\x6a\x82"
     assert [v.note for v in card.violations] == [f"FORBIDDEN SELECT {n}" for n in jpki.FORBIDDEN_AIDS.values()]
     assert not any(v in card.violations for _, v in virtual.registered_violations())  # not counted suite-wide

@@ -1,9 +1,14 @@
 from datetime import date
 
 import pytest
-
-from edge.model import (
-    DocumentKind, IncomeClass, copay_by_age, elderly_from, judge_document, kouki_from, preschool_until,
+from madoguchi.edge.model import (
+    DocumentKind,
+    IncomeClass,
+    copay_by_age,
+    elderly_from,
+    judge_document,
+    kouki_from,
+    preschool_until,
 )
 
 

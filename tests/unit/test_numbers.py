@@ -2,12 +2,18 @@ import unicodedata
 from datetime import date
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-
-from edge.numbers import (
-    HOUBETSU, InputError, check_digit, format_gyymmdd, normalize_branch, normalize_symbol,
-    parse_birth_date, parse_insurer_number, to_fullwidth_kana,
+from madoguchi.edge.numbers import (
+    HOUBETSU,
+    InputError,
+    check_digit,
+    format_gyymmdd,
+    normalize_branch,
+    normalize_symbol,
+    parse_birth_date,
+    parse_insurer_number,
+    to_fullwidth_kana,
 )
 
 

@@ -1,9 +1,9 @@
+from datetime import date
 from itertools import islice
 
-from edge import population
-from edge.model import copay_by_age, IncomeClass
-from edge.numbers import parse_insurer_number
-from datetime import date
+from madoguchi.edge.model import IncomeClass, copay_by_age
+from madoguchi.edge.numbers import parse_insurer_number
+from madoguchi.sim import population
 
 from tests.conftest import NOW, TODAY
 

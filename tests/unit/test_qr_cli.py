@@ -10,9 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
-from edge.qr.generate import prescription_from_person
-from edge.qr.jahis import build_jahis
+from madoguchi.edge.qr.jahis import build_jahis
+from madoguchi.sim.documents import prescription_from_person
 
 MY_NUMBER = "983205673214"
 

@@ -12,13 +12,12 @@ from datetime import date
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from edge.model import DocumentKind
-from edge.qr import CodeSettings, ScanError, ScanKind, ScanSource, check_request, classify
-from edge.qr.generate import SAMPLE_PERSON, prescription_from_person
-from edge.qr.jahis import build_jahis
-from edge.qr.mynumber import contains_my_number, is_my_number, is_my_number_code, my_number_check_digit
-from edge.verdict import Method
+from madoguchi.edge.model import DocumentKind
+from madoguchi.edge.qr import CodeSettings, ScanError, ScanKind, ScanSource, check_request, classify
+from madoguchi.edge.qr.jahis import build_jahis
+from madoguchi.edge.qr.mynumber import contains_my_number, is_my_number, is_my_number_code, my_number_check_digit
+from madoguchi.edge.verdict import Method
+from madoguchi.sim.documents import SAMPLE_PERSON, prescription_from_person
 
 TODAY = date(2026, 11, 16)
 MY_NUMBER = "983205673214"  # passes the check digit (worked example, see edge/qr/mynumber.py)

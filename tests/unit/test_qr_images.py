@@ -8,9 +8,11 @@ import pytest
 
 pytest.importorskip("zxingcpp")
 
-from edge.qr import ScanKind, ScanSource, classify  # noqa: E402
-from edge.qr.camera import decode_image  # noqa: E402
-from edge.qr.generate import (  # noqa: E402
+from madoguchi.edge.qr import ScanKind, ScanSource, classify  # noqa: E402
+from madoguchi.edge.qr.camera import decode_image  # noqa: E402
+from madoguchi.edge.qr.jahis import build_jahis, parse_jahis  # noqa: E402
+from madoguchi.edge.qr.split import SymbolPart, join_in_order, parity_of  # noqa: E402
+from madoguchi.sim.documents import (  # noqa: E402
     SAMPLE_PERSON,
     check_slip,
     jahis_symbols,
@@ -20,8 +22,6 @@ from edge.qr.generate import (  # noqa: E402
     qr_symbol,
     side_by_side,
 )
-from edge.qr.jahis import build_jahis, parse_jahis  # noqa: E402
-from edge.qr.split import SymbolPart, join_in_order, parity_of  # noqa: E402
 
 TODAY = date(2026, 11, 16)
 PERSON = prescription_from_person({**SAMPLE_PERSON, "name": "髙橋　葵", "name_kana": "タカハシ　アオイ"})

@@ -9,10 +9,9 @@ from datetime import date
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from edge.numbers import check_digit, parse_year_month
-from edge.qr.generate import SAMPLE_PERSON, prescription_from_person
-from edge.qr.jahis import JahisError, PrescriptionData, PublicFund, build_jahis, parse_jahis
+from madoguchi.edge.numbers import check_digit, parse_year_month
+from madoguchi.edge.qr.jahis import JahisError, PrescriptionData, PublicFund, build_jahis, parse_jahis
+from madoguchi.sim.documents import SAMPLE_PERSON, prescription_from_person
 
 TODAY = date(2026, 11, 16)
 PERSON = replace(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from edge.config import ConfigError
-from edge.qr import (
+from madoguchi.edge.config import ConfigError
+from madoguchi.edge.qr import (
     ScanKind,
     ScannerSettings,
     ScannerState,

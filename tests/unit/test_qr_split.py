@@ -9,10 +9,9 @@ from datetime import date
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from edge.qr.generate import SAMPLE_PERSON, prescription_from_person
-from edge.qr.jahis import build_jahis, parse_jahis
-from edge.qr.split import SplitError, SplitJoiner, SymbolPart, join_in_order, parity_of, split_payload
+from madoguchi.edge.qr.jahis import build_jahis, parse_jahis
+from madoguchi.edge.qr.split import SplitError, SplitJoiner, SymbolPart, join_in_order, parity_of, split_payload
+from madoguchi.sim.documents import SAMPLE_PERSON, prescription_from_person
 
 TODAY = date(2026, 11, 16)
 PAYLOAD = build_jahis(prescription_from_person({**SAMPLE_PERSON, "name": "髙橋　葵"}), 10)

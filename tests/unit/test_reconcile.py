@@ -1,12 +1,13 @@
 from datetime import date, timedelta
 
-from edge import store
-from edge.config import Policy
-from edge.desk import run_check
-from edge.model import DocumentKind
-from edge.national import NationalSystem
-from edge.reconcile import list_followups, mark_handled, reconcile_pending
-from edge.verdict import CheckRequest, Declaration, Method
+from madoguchi.edge import store
+from madoguchi.edge.config import Policy
+from madoguchi.edge.desk import run_check
+from madoguchi.edge.model import DocumentKind
+from madoguchi.edge.reconcile import list_followups, mark_handled, reconcile_pending
+from madoguchi.edge.verdict import CheckRequest, Declaration, Method
+from madoguchi.sim.national import NationalSystem
+
 from tests.conftest import NOW, TODAY
 from tests.unit.test_verdict import by_numbers
 

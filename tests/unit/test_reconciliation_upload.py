@@ -4,18 +4,18 @@ in-process on real stores; tests/integration/test_hub_reconcile.py runs it over 
 from datetime import date, timedelta
 
 import pytest
+from madoguchi.edge import store
+from madoguchi.edge.config import Policy
+from madoguchi.edge.desk import run_check
+from madoguchi.edge.model import DocumentKind
+from madoguchi.edge.reconcile import list_followups
+from madoguchi.edge.verdict import CheckRequest, Declaration, Method, OnlineUnavailable
+from madoguchi.sim.national import NationalSystem
+from madoguchi.sim.population import load_population
+from madoguchi.sim.simulator import SimulatedUpstream
+from madoguchi.sync.device.upload import upload_outbox
+from madoguchi.sync.hub.reconciliation import BUSY, BadUpload, parse_entries, recheck_uploaded
 
-from edge import store
-from edge.cli import load_population
-from edge.config import Policy
-from edge.desk import run_check
-from edge.model import DocumentKind
-from edge.national import NationalSystem
-from edge.reconcile import list_followups
-from edge.verdict import CheckRequest, Declaration, Method, OnlineUnavailable
-from sync.reconciliation import BUSY, BadUpload, parse_entries, recheck_uploaded
-from sync.upload import upload_outbox
-from sync.upstream.simulator import SimulatedUpstream
 from tests.conftest import NOW, TODAY
 from tests.unit.test_verdict import by_numbers
 

@@ -1,8 +1,7 @@
-import sqlite3
 
 import pytest
+from madoguchi.edge import store
 
-from edge import store
 from tests.conftest import NOW, TODAY
 
 

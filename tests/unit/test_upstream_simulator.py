@@ -6,13 +6,19 @@ import time
 from datetime import date, datetime, timedelta
 
 import pytest
+from madoguchi.edge.config import Policy
+from madoguchi.edge.model import Validity
+from madoguchi.edge.verdict import CheckRequest, Method, Outcome, Source, decide
+from madoguchi.sim.national import NationalSystem
+from madoguchi.sim.simulator import SimulatedUpstream
+from madoguchi.sync.hub.upstream.base import (
+    NumbersQuery,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    online_source,
+)
 
-from edge.config import Policy
-from edge.model import Validity
-from edge.national import NationalSystem
-from edge.verdict import CheckRequest, Method, Outcome, Source, decide
-from sync.upstream.base import NumbersQuery, UpstreamError, UpstreamTimeout, UpstreamUnavailable, online_source
-from sync.upstream.simulator import SimulatedUpstream
 from tests.conftest import NOW, TODAY
 
 

@@ -8,15 +8,14 @@ from datetime import date, datetime, timezone
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from edge.model import Validity
-from sync.upstream import oqs_xml
-from sync.upstream.base import MalformedAnswer, NumbersQuery, UpstreamError
-from sync.upstream.oqs_xml import HostileFile, TerminalRefused
+from madoguchi.edge.model import Validity
+from madoguchi.sync.hub.upstream import oqs_xml
+from madoguchi.sync.hub.upstream.base import MalformedAnswer, NumbersQuery, UpstreamError
+from madoguchi.sync.hub.upstream.oqs_xml import HostileFile, TerminalRefused
 
 NOW = datetime(2026, 11, 16, 1, 0, tzinfo=timezone.utc)
 
-# Written by hand from the layout in domain.md §5 (not by the code under test).
+# Written by hand from the layout in docs/domain.md §5 (not by the code under test).
 ANSWER = """<?xml version="1.0" encoding="Shift_JIS" standalone="no"?>
 <XmlMsg>
  <MessageHeader>
@@ -217,7 +216,7 @@ def test_any_field_value_raises_only_the_adapters_error(values):
     text = ANSWER.format(validity=1).replace("Shift_JIS", "UTF-8")
     for field, value in values.items():
         escaped = value.replace("&", "&amp;").replace("<", "&lt;")
-        text = re.sub(f"<{field}>[^<]*</{field}>", lambda _: f"<{field}>{escaped}</{field}>", text)
+        text = re.sub(f"<{field}>[^<]*</{field}>", lambda _, f=field, e=escaped: f"<{f}>{e}</{f}>", text)
     try:
         oqs_xml.parse_answer(text.encode("utf-8"), NOW)
     except UpstreamError:

@@ -2,13 +2,13 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
+from madoguchi.edge import store
+from madoguchi.edge.config import Policy
+from madoguchi.edge.desk import run_check
+from madoguchi.edge.model import DocumentKind, IncomeClass, Validity
+from madoguchi.edge.verdict import CheckRequest, Declaration, Method, Outcome, Source, decide
+from madoguchi.sim.national import NationalSystem
 
-from edge import store
-from edge.config import Policy
-from edge.desk import run_check
-from edge.model import DocumentKind, IncomeClass, Validity
-from edge.national import NationalSystem
-from edge.verdict import CheckRequest, Declaration, Method, Outcome, Source, decide
 from tests.conftest import NOW, TODAY
 
 POLICY = Policy()

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import time
 
+from madoguchi.edge.qr.codes import ScanSource
+from madoguchi.edge.qr.scanners import WedgeDetector, WedgeEvent
+from madoguchi.tui.messages import ScanReceived
+from madoguchi.tui.widgets.status_bar import StatusBar
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer
-
-from edge.qr.codes import ScanSource
-from edge.qr.scanners import WedgeDetector, WedgeEvent
-from tui.messages import ScanReceived
-from tui.widgets.status_bar import StatusBar
 
 WEDGE_POLL_SECONDS = 0.05
 

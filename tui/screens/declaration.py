@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from datetime import date
 
+from madoguchi.edge.model import DocumentKind, IncomeClass, age_band_ja, copay_by_age
+from madoguchi.edge.numbers import InputError, parse_birth_date, to_fullwidth_kana
+from madoguchi.edge.verdict import CheckRequest, Declaration, Method
+from madoguchi.tui.kana import romaji_to_katakana
+from madoguchi.tui.screens.base import DeskScreen
+from madoguchi.tui.widgets.field import Field, japanese_message
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
-
-from edge.model import DocumentKind, IncomeClass, age_band_ja, copay_by_age
-from edge.numbers import InputError, parse_birth_date, to_fullwidth_kana
-from edge.verdict import CheckRequest, Declaration, Method
-from tui.kana import romaji_to_katakana
-from tui.screens.base import DeskScreen
-from tui.widgets.field import Field, japanese_message
 
 FIELDS = ("name", "kana", "birth", "address", "insurer", "workplace", "phone")
 INCOME_CHOICES = [("不明（一般として計算）", ""), ("一般・低所得", IncomeClass.GENERAL.value),

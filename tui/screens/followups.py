@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from madoguchi.edge.reconcile import Followup
+from madoguchi.tui import messages
+from madoguchi.tui.screens.base import DeskScreen
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
-
-from edge.reconcile import Followup
-from tui import messages
-from tui.screens.base import DeskScreen
 
 KIND_JA = {
     "lost_after_ok": "資格喪失", "valid_after_all": "有効だった", "declaration_resolved": "申立の資格判明",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from madoguchi.tui.screens.base import DeskScreen
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
-
-from tui.screens.base import DeskScreen
 
 
 class IdleScreen(DeskScreen):

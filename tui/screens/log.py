@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from madoguchi.tui import messages
+from madoguchi.tui.kana import romaji_to_katakana
+from madoguchi.tui.screens.base import DeskScreen
+from madoguchi.tui.widgets.verdict_panel import OUTCOME_JA
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
-
-from tui import messages
-from tui.kana import romaji_to_katakana
-from tui.screens.base import DeskScreen
-from tui.widgets.verdict_panel import OUTCOME_JA
 
 METHOD_JA = {"card": "カード", "visual": "目視確認", "numbers": "番号", "qr": "QR", "patient_id": "診察券",
              "declaration": "申立"}

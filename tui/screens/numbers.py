@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from datetime import date
 
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Checkbox, Input, Label, Select, Static
-
-from edge.model import DOCUMENT_RULES, DocumentKind
-from edge.numbers import (
+from madoguchi.edge.model import DOCUMENT_RULES, DocumentKind
+from madoguchi.edge.numbers import (
     InputError,
     normalize_branch,
     normalize_symbol,
     parse_birth_date,
     parse_insurer_number,
 )
-from edge.verdict import CheckRequest, Method
-from tui.screens.base import DeskScreen
-from tui.widgets.field import Field, japanese_message
+from madoguchi.edge.verdict import CheckRequest, Method
+from madoguchi.tui.screens.base import DeskScreen
+from madoguchi.tui.widgets.field import Field, japanese_message
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
 DOCUMENTS = (DocumentKind.ELIGIBILITY_CERTIFICATE, DocumentKind.NOTICE, DocumentKind.PORTAL,
              DocumentKind.LEGACY_CARD)

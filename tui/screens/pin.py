@@ -7,16 +7,15 @@ has a fixed description, so its arguments never reach Textual's logs).
 
 from __future__ import annotations
 
+from madoguchi.edge.card import CardError, CardLocked, CardSession, WrongPin, advice_ja, request_for
+from madoguchi.tui import messages
+from madoguchi.tui.screens.base import DeskScreen
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import LoadingIndicator, Static
 from textual.worker import get_current_worker
-
-from edge.card import CardError, CardLocked, CardSession, WrongPin, advice_ja, request_for
-from tui import messages
-from tui.screens.base import DeskScreen
 
 PIN_LENGTH = 4
 FALLBACK_JA = "目視確認（F4）か、資格確認書などの書類（F3）で受け付けてください"

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+from madoguchi.edge.verdict import CheckRequest, Verdict
+from madoguchi.tui.screens.base import DeskScreen
+from madoguchi.tui.widgets.verdict_panel import VerdictPanel
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import LoadingIndicator, Static
-
-from edge.verdict import CheckRequest, Verdict
-from tui.screens.base import DeskScreen
-from tui.widgets.verdict_panel import VerdictPanel
 
 FALLBACK_JA = "番号入力（F2）、書類（F3）、申立（F5）で受け付けてください"
 

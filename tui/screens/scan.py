@@ -6,17 +6,16 @@ The My Number (card-back QR) is refused on screen; nothing of it is kept. 資格
 
 from __future__ import annotations
 
+from madoguchi.edge.model import DocumentKind
+from madoguchi.edge.numbers import InputError
+from madoguchi.edge.qr.codes import ScanKind, ScanResult, ScanSource, check_request, classify
+from madoguchi.tui.screens.base import DeskScreen
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
-
-from edge.model import DocumentKind
-from edge.numbers import InputError
-from edge.qr.codes import ScanKind, ScanResult, ScanSource, check_request, classify
-from tui.screens.base import DeskScreen
 
 KIND_JA = {
     ScanKind.PRESCRIPTION: "院外処方箋", ScanKind.E_PRESCRIPTION_COPY: "電子処方箋（控え）",
@@ -104,7 +103,7 @@ class ScanScreen(DeskScreen):
         if self.result is None:
             return
         if self.result.kind == ScanKind.PORTAL_LINK:  # no numbers in the code: type the printed ones
-            from tui.screens.numbers import NumbersScreen
+            from madoguchi.tui.screens.numbers import NumbersScreen
 
             self.app.go_idle()
             self.app.push_screen(NumbersScreen(DocumentKind.NOTICE))

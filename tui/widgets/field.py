@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from madoguchi.edge.numbers import InputError
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label
-
-from edge.numbers import InputError
 
 
 def japanese_message(error: InputError, fallback_ja: str) -> str:

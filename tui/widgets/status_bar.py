@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from madoguchi.edge.verdict import age_ja
+from madoguchi.tui.service import DeskStatus
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label
-
-from edge.verdict import age_ja
-from tui.service import DeskStatus
 
 READER_JA = {"connected": "接続", "absent": "未接続", "error": "エラー"}
 

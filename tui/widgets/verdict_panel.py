@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from madoguchi.edge.verdict import UNREPRESENTABLE_MARKS, CheckRequest, Outcome, Source, Verdict, age_ja
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
-
-from edge.verdict import UNREPRESENTABLE_MARKS, CheckRequest, Outcome, Source, Verdict, age_ja
 
 OUTCOME_JA = {Outcome.OK: "確認OK", Outcome.NG: "資格なし／無効", Outcome.CONFIRM: "要確認"}
 

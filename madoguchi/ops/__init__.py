@@ -1,0 +1,1 @@
+"""Operations: the health checks behind `madoguchi doctor`."""

@@ -1,0 +1,218 @@
+"""Health checks of a desk that need only the core: card reader stack, scanner, cache, clock, disk.
+
+Each check gives ok / warn / fail, what it saw, and when not ok the fix in one line in Japanese
+(for staff) and English (for the technician). `madoguchi doctor` (madoguchi/doctor.py) adds the
+checks that need the sync side and the units, and prints them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import shutil
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from pathlib import Path
+
+from madoguchi.edge import store
+from madoguchi.edge.config import Config, ConfigError
+
+CHECK_TIMEOUT = 5.0  # seconds: a check touching pcscd or the card gives up after this
+SQLITE_HEADER = b"SQLite format 3\x00"
+TIME_ERROR = 5  # adjtimex(2): the clock is not synchronised
+STALE_OUTBOX = timedelta(hours=24)
+
+
+class Status(str, Enum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: Status
+    detail: str  # what was seen (English)
+    fix_ja: str = ""  # one line each, when not ok
+    fix_en: str = ""
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "status": self.status.value, "detail": self.detail,
+                "fix_ja": self.fix_ja, "fix_en": self.fix_en}
+
+
+def ok(name: str, detail: str) -> Check:
+    return Check(name, Status.OK, detail)
+
+
+def with_timeout(name: str, fn: Callable[[], list[Check]], timeout: float = CHECK_TIMEOUT) -> list[Check]:
+    """Run a check that may block (pcscd, a card) in a thread; a hang becomes a failure."""
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["result"] = fn()
+        except Exception as exc:  # a check must never crash the doctor
+            box["result"] = [Check(name, Status.FAIL, f"{type(exc).__name__}: {exc}",
+                                   "技術担当者に連絡してください", "unexpected error: see the detail")]
+
+    thread = threading.Thread(target=run, name=f"doctor-{name}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return [Check(name, Status.FAIL, f"no answer within {timeout:.0f} s",
+                      "機器を再起動してください", f"{name} hangs: restart pcscd (systemctl restart pcscd) or replug")]
+    return box["result"]
+
+
+# ---- card reader stack ---------------------------------------------------------------------
+
+def reader_checks(reader_name: str | None = None) -> list[Check]:
+    """pcscd reachable, readers listed, and a card answering to SELECT of the JPKI AP if present."""
+    from madoguchi.edge.card import CardError, jpki
+    from madoguchi.edge.card.transport import PcscReaders
+
+    try:
+        readers = PcscReaders(reader_name)
+    except CardError as exc:
+        return [Check("pcscd", Status.FAIL, str(exc), "カードリーダーのサービスが動いていません",
+                      "start pcscd: systemctl enable --now pcscd.socket")]
+    try:
+        checks = [ok("pcscd", "reachable")]
+        names = readers.readers()
+        if not names:
+            checks.append(Check("reader", Status.FAIL, "no PC/SC reader" + (f" named {reader_name!r}" if reader_name else ""),
+                                "カードリーダーをUSBに接続してください", "plug in the card reader (check lsusb, libccid)"))
+            return checks
+        checks.append(ok("reader", ", ".join(names)))
+        present = readers.with_card()
+        if not present:
+            checks.append(ok("card", "no card in the reader (not tested)"))
+            return checks
+        transport = readers.open(present[0])
+        try:
+            jpki.select_ap(transport)
+            checks.append(ok("card", f"the card in {present[0]} answers (JPKI AP selected)"))
+        except CardError as exc:
+            checks.append(Check("card", Status.WARN, f"{present[0]}: {exc}", "カードを挿し直してください",
+                                "reinsert the card; a card that is not a My Number Card cannot be used"))
+        finally:
+            transport.close()
+        return checks
+    finally:
+        readers.close()
+
+
+def scanner_check(config: Config) -> Check:
+    from madoguchi.edge.qr.scanners import ScannerSettings
+
+    try:
+        settings = ScannerSettings.from_config(config.raw)
+    except ConfigError as exc:
+        return Check("scanner", Status.FAIL, str(exc), "設定ファイルの[scanner]を直してください",
+                     f"fix [scanner] in {config.source}")
+    devices = [d for d in (settings.serial_port, settings.camera_device) if d]
+    if not devices:
+        return Check("scanner", Status.WARN, "no scanner configured", "QRスキャナーは設定されていません",
+                     f"set [scanner] serial_port (or camera_device) in {config.source or '/etc/madoguchi/config.toml'}")
+    missing = [d for d in devices if not Path(d).exists()]
+    if missing:
+        return Check("scanner", Status.FAIL, f"missing: {', '.join(missing)}", "QRスキャナーをUSBに接続してください",
+                     "plug in the scanner or fix its path in [scanner] (ls /dev/serial/by-id)")
+    return ok("scanner", ", ".join(devices))
+
+
+# ---- cache --------------------------------------------------------------------------------
+
+def cache_checks(config: Config, now: datetime) -> tuple[list[Check], datetime | None]:
+    """Cache data version and age, encryption at rest, outbox, disk; and the newest time seen in
+    the data (for the clock check)."""
+    path = store.database_path(config.data_dir)
+    try:
+        conn = store.open_database(config.data_dir)
+    except store.StoreLocked as exc:
+        return [Check("cache", Status.FAIL, str(exc), "データベースの鍵がありません",
+                      "run as root (sudo madoguchi doctor) so the key credential can be decrypted")], None
+    except store.StoreMissing as exc:
+        return [Check("cache", Status.FAIL, str(exc), "資格データがまだありません: 同期してください",
+                      "enroll the device (install.sh) and run: sudo madoguchi sync once")], None
+    try:
+        checks = []
+        state = store.get_sync_state(conn)
+        newest = state.generated_at if state else None
+        if state is None:
+            checks.append(Check("cache", Status.FAIL, "no data applied yet", "資格データがまだありません: 同期してください",
+                                "check the hub and run: sudo madoguchi sync once"))
+        else:
+            age = now - state.generated_at
+            detail = f"data version {state.data_version}, generated {_age(age)} ago"
+            if age > config.policy.cache_max_age:
+                checks.append(Check("cache", Status.WARN, detail, "資格データが古いため結果は「要確認」になります",
+                                    "data older than cache_max_age: check the hub and the sync service"))
+            else:
+                checks.append(ok("cache", detail))
+        encrypted = path.open("rb").read(len(SQLITE_HEADER)) != SQLITE_HEADER
+        checks.append(ok("encryption", "SQLCipher (encrypted at rest)") if encrypted else Check(
+            "encryption", Status.WARN, "the cache is a plain SQLite file", "データベースが暗号化されていません",
+            "re-run install.sh (it creates the key credential; see docs/appliance.md)"))
+        pending, oldest = conn.execute(
+            "SELECT count(*), min(created_at) FROM outbox WHERE reconciled_at IS NULL").fetchone()
+        if pending and now - datetime.fromisoformat(oldest) > STALE_OUTBOX:
+            checks.append(Check("outbox", Status.WARN, f"{pending} checks waiting since {oldest}",
+                                "オフラインで確認した記録がハブに届いていません", "the hub has not taken the outbox for a day: check the hub"))
+        else:
+            checks.append(ok("outbox", f"{pending} checks waiting for reconciliation"))
+        last_check = conn.execute("SELECT max(at) FROM audit").fetchone()[0]
+        if last_check:
+            seen = datetime.fromisoformat(last_check)
+            newest = max(newest, seen) if newest else seen
+        checks.append(disk_check(config.data_dir))
+        return checks, newest
+    finally:
+        conn.close()
+
+
+def disk_check(data_dir: Path) -> Check:
+    """A full apply needs about twice the database's size free (the WAL grows to the change)."""
+    path = store.database_path(data_dir)
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    free = shutil.disk_usage(data_dir).free
+    detail = f"{_mib(free)} free, database {_mib(size)}"
+    if free < 2 * size:
+        return Check("disk", Status.FAIL, detail, "ディスクの空きが足りません", "free disk space: at least twice the database")
+    return ok("disk", detail)
+
+
+# ---- clock --------------------------------------------------------------------------------
+
+def clock_check(now: datetime, newest: datetime | None, synchronised: bool | None = None) -> Check:
+    """Synchronised (adjtimex), and not before the newest data or check seen."""
+    if newest is not None and now < newest:
+        return Check("clock", Status.FAIL, f"now {now.isoformat()} is before the newest data {newest.isoformat()}",
+                     "時計が遅れています: 時刻を合わせてください", "set the clock: enable NTP (timedatectl set-ntp true)")
+    synchronised = clock_synchronised() if synchronised is None else synchronised
+    if synchronised is False:
+        return Check("clock", Status.WARN, "the clock is not synchronised (NTP)", "時刻が同期されていません",
+                     "enable time sync: timedatectl set-ntp true (systemd-timesyncd) and check the network")
+    return ok("clock", "synchronised" if synchronised else "not known to be synchronised; not behind the data")
+
+
+def clock_synchronised() -> bool | None:
+    """What the kernel says (adjtimex, read-only): False when unsynchronised; None if unknown."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    timex = ctypes.create_string_buffer(512)  # struct timex, modes = 0: read only
+    state = libc.adjtimex(timex)
+    return None if state < 0 else state != TIME_ERROR
+
+
+def _age(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 1440} d {minutes // 60 % 24} h" if minutes >= 1440 else f"{minutes // 60} h {minutes % 60} min"
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"

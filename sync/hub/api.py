@@ -1,0 +1,273 @@
+"""The hub API (FastAPI over uvicorn, extra `hub`), served over TLS with client certificates.
+
+  GET  /v1/ca            the hub CA certificate (a device checks it against its token's hash)
+  POST /v1/enroll        token + certificate request → certificate, facility key, TUF root, repository URL
+  GET  /v1/device        the device the client certificate belongs to
+  GET  /v1/facility-key  the current facility key (or ?key_id=), for enrolled, unrevoked devices
+  POST /v1/check         live query: the hub asks its upstream within the device's budget
+  POST /v1/outbox        reconciliation: the device's offline decisions re-checked (sync/reconciliation.py)
+
+Every endpoint but the first two needs the client certificate of an enrolled, unrevoked device
+(`authenticated_device`). TLS is set up with the hub CA as the only client trust anchor and
+client certificates optional (enrollment has none yet): a certificate from another CA fails
+the handshake, no certificate gets 401, an unknown or revoked device 403. uvicorn does not
+hand the peer certificate to the app, so `ClientCertH11Protocol` adds it to each request's
+scope as the ASGI TLS extension (``scope["extensions"]["tls"]["client_cert_chain"]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import BackgroundTasks, Body, Depends, FastAPI, HTTPException, Query, Request
+from madoguchi.edge import store
+from madoguchi.edge.config import Policy
+from madoguchi.edge.numbers import normalize_branch, normalize_symbol
+from madoguchi.edge.verdict import CheckRequest, Method, OnlineAnswer, OnlineUnavailable
+from madoguchi.sync.hub import pki, reconciliation, roster
+from madoguchi.sync.hub import repository as hub
+from madoguchi.sync.hub.repository import HubPaths
+from madoguchi.sync.hub.upstream.base import Upstream, answer_to_json, online_source
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from uvicorn import Config, Server
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_PORT = 8443
+MAX_BUDGET = 10.0
+RETURN_MARGIN = 0.05  # seconds of the device's budget kept for the answer's way back
+UPSTREAM_TIMEOUT = 2.0  # seconds per re-checked outbox entry
+UPLOAD_BUDGET = 8.0  # seconds per outbox upload, within the device's 10 s wait (sync/upload.py)
+OUTBOX_DESCRIPTION = ('{"entries": [{"entry_id": int, "checked_at": ISO 8601 with offset, "payload": the outbox '
+                      'request, "verdict": "ok"|"ng"|"confirm", "copay_percent": int|null}]}, at most 500')
+
+
+class ClientCertH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, passing the TLS peer certificate to the app (ASGI TLS extension),
+    with TCP_NODELAY: asyncio leaves accepted sockets with Nagle on, and h11 writes headers and
+    body apart, so every answer waited ~40 ms for the client's delayed ACK (bench/live_query.py)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        tls = {"client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+               "tls_version": None, "cipher_suite": None, "server_cert": None,
+               "client_cert_name": None, "client_cert_error": None}
+        app = self.app
+
+        async def with_tls(scope, receive, send):
+            if scope["type"] == "http":
+                scope = {**scope, "extensions": {**(scope.get("extensions") or {}), "tls": tls}}
+            await app(scope, receive, send)
+
+        self.app = with_tls
+
+
+def authenticated_device(request: Request) -> pki.Device:
+    """The enrolled, unrevoked device whose client certificate made this request (401/403 else)."""
+    chain = ((request.scope.get("extensions") or {}).get("tls") or {}).get("client_cert_chain") or []
+    if not chain:
+        raise HTTPException(401, "a client certificate is needed: enroll this device (madoguchi sync enroll)")
+    device = pki.device_for_certificate(request.app.state.paths, ssl.PEM_cert_to_DER_cert(chain[0]))
+    if device is None:
+        raise HTTPException(403, "this certificate belongs to no enrolled device")
+    if device.revoked_at:
+        raise HTTPException(403, f"device {device.id} was revoked on {device.revoked_at[:10]}")
+    return device
+
+
+DeviceDep = Annotated[pki.Device, Depends(authenticated_device)]
+
+
+class EnrollBody(BaseModel):
+    token: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}\.[0-9a-f]{64}$",
+                       description="from `madoguchi hub enroll-token`: FACILITY.SECRET.CAHASH")
+    csr_pem: str = Field(max_length=10000, description="PEM certificate request for the device's own EC key")
+    name: str = Field("", max_length=100, description="a name for the device (host name)")
+
+
+BUDGET = Field(1.5, gt=0, le=MAX_BUDGET, strict=True, description="seconds the device waits for the answer")
+
+
+def _date_text(value: object) -> object:
+    if not isinstance(value, str):  # pydantic would read a number as seconds since 1970
+        raise ValueError("a date as YYYY-MM-DD")
+    return value
+
+
+class CheckByNumbers(BaseModel):
+    """A check by the numbers on a document: 保険者番号, 記号, 番号, 枝番, 生年月日."""
+
+    model_config = ConfigDict(extra="forbid")
+    insurer_number: str = Field(pattern=r"^([0-9]{6}|[0-9]{8})$")
+    symbol: str = Field("", max_length=40)
+    number: str = Field(min_length=1, max_length=40)
+    branch: str = Field("", pattern=r"^[0-9]{0,2}$")
+    birth_date: Annotated[date, BeforeValidator(_date_text)]
+    budget_seconds: float = BUDGET
+
+
+class CheckByCard(BaseModel):
+    """A check by card link (the keyed hash of the card's auth certificate)."""
+
+    model_config = ConfigDict(extra="forbid")
+    card_link: str = Field(min_length=1, max_length=128)
+    budget_seconds: float = BUDGET
+
+
+def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], repository_url: str | None = None,
+               repository_port: int = hub.DEFAULT_PORT, policy: Policy | None = None) -> FastAPI:
+    """The API app. The upstream (`upstream_factory()`) is at `app.state.upstream`, the hub's
+    paths at `app.state.paths`. `repository_url` is the repositories' base URL given to enrolling
+    devices; by default http://<the host name the device used>:<repository_port>."""
+    app = FastAPI(title="madoguchi hub API", version="1", docs_url=None, redoc_url=None)
+    app.state.paths = paths
+    app.state.upstream = upstream_factory()
+    app.state.policy = policy or Policy()
+    app.state.repository_url = repository_url.rstrip("/") if repository_url else None
+    app.state.repository_port = repository_port
+
+    @app.get("/v1/ca")
+    def get_ca() -> dict[str, str]:
+        """The hub CA certificate (PEM)."""
+        return {"ca_pem": pki.ca_cert_path(paths).read_text()}
+
+    @app.post("/v1/enroll", responses={400: {"description": "the body is not JSON, or a bad certificate request"},
+                                       403: {"description": "unknown, spent or expired token"}})
+    def post_enroll(body: EnrollBody, request: Request) -> dict[str, Any]:
+        try:
+            device, cert_pem = pki.enroll(paths, body.token, body.csr_pem, body.name)
+        except pki.BadRequest as exc:
+            raise HTTPException(400, str(exc)) from None
+        except pki.EnrollmentRefused as exc:
+            raise HTTPException(403, str(exc)) from None
+        key_id, key = pki.facility_key(paths, device.facility)
+        host = request.url.hostname or "localhost"
+        host = f"[{host}]" if ":" in host else host
+        base = app.state.repository_url or f"http://{host}:{app.state.repository_port}"
+        log.info("enrolled device %s for %s", device.id, device.facility)
+        return {"device_id": device.id, "facility": device.facility, "certificate_pem": cert_pem.decode(),
+                "ca_pem": pki.ca_cert_path(paths).read_text(), "key_id": key_id, "facility_key": key.hex(),
+                "trusted_root": paths.trusted_root(device.facility).read_text(),
+                "repository_url": f"{base}/{device.facility}"}
+
+    @app.get("/v1/device", responses={401: {"description": "no client certificate"},
+                                      403: {"description": "unknown or revoked device"}})
+    def get_device(device: DeviceDep) -> dict[str, Any]:
+        return device.to_json()
+
+    @app.get("/v1/facility-key", responses={401: {"description": "no client certificate"},
+                                            403: {"description": "unknown or revoked device"},
+                                            404: {"description": "no such key id"}})
+    def get_facility_key(device: DeviceDep,
+                         key_id: Annotated[str | None, Query(pattern=r"^[0-9a-f]{16}$")] = None) -> dict[str, str]:
+        found = pki.facility_key(paths, device.facility, key_id)
+        if found is None:
+            raise HTTPException(404, f"no facility key {key_id!r}")
+        return {"key_id": found[0], "facility_key": found[1].hex()}
+
+    @app.post("/v1/check", responses={400: {"description": "the body is not JSON"},
+                                      401: {"description": "no client certificate"},
+                                      403: {"description": "unknown or revoked device"},
+                                      503: {"description": "the upstream gave no answer within the budget"}})
+    def post_check(body: CheckByNumbers | CheckByCard, device: DeviceDep,
+                   background: BackgroundTasks) -> dict[str, Any]:
+        if isinstance(body, CheckByCard):
+            request = CheckRequest(Method.CARD, card_link=body.card_link)
+        else:
+            request = CheckRequest(Method.NUMBERS, insurer_number=body.insurer_number,
+                                   symbol=normalize_symbol(body.symbol), number=normalize_symbol(body.number),
+                                   branch=normalize_branch(body.branch), birth_date=body.birth_date)
+        try:
+            answer = online_source(app.state.upstream)(request, max(body.budget_seconds - RETURN_MARGIN, 0.01))
+        except OnlineUnavailable as exc:
+            raise HTTPException(503, f"upstream: {exc}") from None
+        if answer.records:
+            background.add_task(remember_answer, paths, device.facility, answer)
+        return answer_to_json(answer)
+
+    @app.post("/v1/outbox", responses={400: {"description": "the body is not JSON"},
+                                       401: {"description": "no client certificate"},
+                                       403: {"description": "unknown or revoked device"},
+                                       422: {"description": "not a list of outbox entries"}})
+    def post_outbox(body: Annotated[dict[str, Any], Body(description=OUTBOX_DESCRIPTION)],
+                    device: DeviceDep) -> dict[str, Any]:
+        """Re-check the device's offline decisions against the upstream (sync/reconciliation.py)."""
+        try:
+            entries = reconciliation.parse_entries(body)
+        except reconciliation.BadUpload as exc:
+            raise HTTPException(422, str(exc)) from None
+        conn = hub.open_facility_store(paths, device.facility)
+        try:
+            results = reconciliation.recheck_uploaded(conn, device.id, entries, app.state.upstream,
+                                                      app.state.policy, store.utcnow(), UPSTREAM_TIMEOUT,
+                                                      UPLOAD_BUDGET)
+        finally:
+            conn.close()
+        return {"results": results}
+
+    return app
+
+
+def remember_answer(paths: HubPaths, facility: str, answer: OnlineAnswer) -> None:
+    """Put a live answer into the facility's roster (sync/roster.py), after the answer was sent."""
+    try:
+        roster.remember(paths, facility, [answer])
+    except Exception:  # noqa: BLE001 - the device has its answer: log, never lose the server
+        log.exception("could not store a live answer in %s's roster", facility)
+
+
+# ---- serving ----------------------------------------------------------------------------------
+
+class ApiServer:
+    """uvicorn serving `app` over TLS (hub CA for client certificates) in a thread."""
+
+    def __init__(self, app: FastAPI, paths: HubPaths, host: str = "127.0.0.1", port: int = DEFAULT_API_PORT,
+                 server_names: list[str] | None = None) -> None:
+        pki.ensure_server_cert(paths, server_names or pki.default_server_names(host))
+        self.socket = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                           reuse_port=False)
+        self.host, self.port = host, self.socket.getsockname()[1]
+        config = Config(app, http=ClientCertH11Protocol, lifespan="off", log_level="warning", access_log=False,
+                        ssl_certfile=str(pki.server_cert_path(paths)), ssl_keyfile=str(pki.server_key_path(paths)),
+                        ssl_ca_certs=str(pki.ca_cert_path(paths)), ssl_cert_reqs=ssl.CERT_OPTIONAL,
+                        timeout_keep_alive=30)
+        self.server = Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
+                                       name="hub-api", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}"
+
+    def start(self, wait: float = 10.0) -> ApiServer:
+        self.thread.start()
+        deadline = time.monotonic() + wait
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the hub API did not start (see the log)")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        """Stop, letting requests in flight finish for a moment: an idle keep-alive TLS connection
+        would otherwise hold the shutdown until its peer answers the close (asyncio waits 30 s)."""
+        self.server.should_exit = True
+        self.thread.join(timeout=0.5)
+        self.server.force_exit = True
+        self.thread.join(timeout=10)
+        self.socket.close()
