@@ -35,7 +35,6 @@ from pathlib import Path
 import sqlite_utils
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from madoguchi.edge import store
-from madoguchi.sim import population
 from madoguchi.sync import bundle
 from madoguchi.sync.bundle import BundleWriter, canonical
 from madoguchi.sync.protocol import FULL_TARGET, delta_target, is_facility_name
@@ -161,8 +160,9 @@ def batched(items: Iterable, size: int = 10000) -> Iterator[list]:
 
 
 def import_population(paths: HubPaths, facility: str, lines: Iterable[str], today: date) -> dict:
-    """Make the facility's roster what the national system knows `today` (records registered
-    by then), with the insurer master; changed rows are noted for the next delta."""
+    """Make the facility's records those of a records file (JSON lines in the record model's form,
+    as the simulator and `madoguchi population --out` write them) known `today` (registered by
+    then); insurers are named as the records name them. Changed rows are noted for the next delta."""
     check_facility_name(facility)
     conn = open_facility_store(paths, facility, create=True)
     conn.execute("CREATE TEMP TABLE incoming AS SELECT * FROM qualification WHERE 0")
@@ -170,17 +170,24 @@ def import_population(paths: HubPaths, facility: str, lines: Iterable[str], toda
     insert = QUALIFICATION_TABLE.upsert_sql().replace("qualification", "temp.incoming", 1)
     try:
         with store.transaction(conn):
-            conn.executemany(insert, (store.record_row(r) for r in _records(lines) if r["registered_on"] <= iso))
+            names: dict[str, str] = {}
+
+            def known(records: Iterator[dict]) -> Iterator[tuple]:
+                for r in records:
+                    if r["registered_on"] <= iso:
+                        if r.get("insurer_name"):
+                            names[r["insurer_number"]] = r["insurer_name"]
+                        yield store.record_row(r)
+
+            conn.executemany(insert, known(_records(lines)))
             conn.execute("CREATE TEMP TABLE changed AS SELECT * FROM temp.incoming "
                          "EXCEPT SELECT * FROM qualification ORDER BY record_id")
             conn.execute("CREATE TEMP TABLE deleted AS SELECT record_id FROM qualification "
                          "EXCEPT SELECT record_id FROM temp.incoming")
             deleted = change(conn, QUALIFICATION_TABLE, [], (r[0] for r in conn.execute("SELECT * FROM temp.deleted")))
             changed = change(conn, QUALIFICATION_TABLE, conn.execute("SELECT * FROM temp.changed"), [])
-            insurers = population.insurer_master()
             current = dict(conn.execute("SELECT insurer_number, name FROM insurer"))
-            change(conn, INSURER_TABLE, [(k, v) for k, v in insurers.items() if current.get(k) != v],
-                   [k for k in current if k not in insurers])
+            change(conn, INSURER_TABLE, [(k, v) for k, v in names.items() if current.get(k) != v], [])
             if not store.get_meta(conn, "link_key"):
                 change(conn, META_TABLE, [("link_key", secrets.token_hex(32))], [])
             total = conn.execute("SELECT count(*) FROM qualification").fetchone()[0]

@@ -14,13 +14,15 @@ import csv
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 from madoguchi.edge import store
 from madoguchi.edge.verdict import OnlineAnswer
+from madoguchi.sync.hub import ingest
 from madoguchi.sync.hub import repository as hub
+from madoguchi.sync.hub import store as hub_store
 from madoguchi.sync.hub.repository import HubPaths
 from madoguchi.sync.hub.upstream.base import NumbersQuery, Upstream, UpstreamError
 from madoguchi.sync.tables import QUALIFICATION_TABLE
@@ -45,11 +47,13 @@ class PrecheckOutcome:
 def remember(paths: HubPaths, facility: str, answers: Iterable[OnlineAnswer]) -> int:
     """Put the records of upstream answers into the facility's roster (noted for the next
     bundle); rows the roster already has as they are stay untouched. Returns rows changed."""
-    rows = {r.record_id: store.record_row(r.to_json()) for a in answers for r in a.records}
+    records = [r for a in answers for r in a.records]
+    rows = {r.record_id: store.record_row(r.to_json()) for r in records}
     if not rows:
         return 0
     conn = hub.open_facility_store(paths, facility)
     try:
+        ingest.name_insurers(conn, ingest.insurer_names(records))
         with store.transaction(conn):
             current = {}
             ids = list(rows)
@@ -65,16 +69,19 @@ def remember(paths: HubPaths, facility: str, answers: Iterable[OnlineAnswer]) ->
 
 
 def roster_queries(paths: HubPaths, facility: str) -> list[NumbersQuery]:
-    """Every patient of the roster once, by the numbers of their latest record."""
+    """Every patient of the roster once: by the numbers of their latest record, and the patients
+    of the レセコン's roster (`madoguchi hub import roster.csv`) by the numbers it knows."""
     conn = hub.open_facility_store(paths, facility)
     try:
+        listed = hub_store.roster_numbers(conn)
         rows = conn.execute(
             "SELECT insurer_number, symbol, number, branch, birth_date, patient_id FROM qualification q "
             "WHERE qualification_date = (SELECT max(qualification_date) FROM qualification p "
             "WHERE p.patient_id = q.patient_id) GROUP BY patient_id ORDER BY patient_id").fetchall()
     finally:
         conn.close()
-    return [NumbersQuery(i, s, n, date.fromisoformat(b), br, pid) for i, s, n, br, b, pid in rows]
+    return ([NumbersQuery(i, s, n, date.fromisoformat(b), br, pid) for i, s, n, br, b, pid in rows]
+            + [NumbersQuery(i, s, n, b, br, pid) for i, s, n, br, b, pid in listed])
 
 
 def read_scheduled(path: Path) -> tuple[list[NumbersQuery], int]:
@@ -112,7 +119,7 @@ def precheck(paths: HubPaths, facility: str, upstream: Upstream, timeout: float 
             log.warning("pre-check of %s stopped after %d people: %s", facility, start, exc)
             errors += len(queries) - start
             break
-        good = [a for a in answers if isinstance(a, OnlineAnswer)]
+        good = [_with_patient_id(a, q) for a, q in zip(answers, batch, strict=False) if isinstance(a, OnlineAnswer)]
         errors += len(answers) - len(good)
         answered += len(good)
         changed += remember(paths, facility, good)
@@ -121,6 +128,15 @@ def precheck(paths: HubPaths, facility: str, upstream: Upstream, timeout: float 
     outcome = PrecheckOutcome(facility, len(queries), answered, changed, errors, rejected)
     log.info("pre-check %s", outcome)
     return outcome
+
+
+def _with_patient_id(answer: OnlineAnswer, query: NumbersQuery) -> OnlineAnswer:
+    """The answer's records carry the patient id (診察券番号) the roster asked with, where the
+    upstream did not echo one: the desk finds them by 診察券, and a 申立 by kana name."""
+    if not query.reference_number or all(r.patient_id for r in answer.records):
+        return answer
+    return replace(answer, records=tuple(r if r.patient_id else replace(r, patient_id=query.reference_number)
+                                         for r in answer.records))
 
 
 def precheck_all(paths: HubPaths, upstream: Upstream) -> list[PrecheckOutcome]:
