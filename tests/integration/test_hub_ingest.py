@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
 from madoguchi.edge import store
 from madoguchi.sim import population
 from madoguchi.sim.national import NationalSystem
