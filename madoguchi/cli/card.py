@@ -6,6 +6,7 @@ import argparse
 import getpass
 import json
 import signal
+import sqlite3
 import sys
 import time
 from dataclasses import asdict
@@ -25,11 +26,11 @@ from madoguchi.cli.base import (
 from madoguchi.edge import store
 from madoguchi.edge.card import certs, jpki
 from madoguchi.edge.card.errors import CardError, CardLocked, ReaderUnavailable, WrongPin
-from madoguchi.edge.card.session import CardSession, advice_ja, request_for
+from madoguchi.edge.card.session import CardSession, HolderProof, advice_ja, request_for
 from madoguchi.edge.card.transport import PcscReaders, PcscTransport
-from madoguchi.edge.desk import run_check
+from madoguchi.edge.config import Config
+from madoguchi.edge.desk import CheckResult, run_check
 from madoguchi.edge.verdict import format_verdict
-from madoguchi.sim.vpcd import VPCD_PORT, VpcdCard
 from madoguchi.sync.device.hubclient import live_source_for
 
 REINSERT_AFTER = 1.0  # seconds out of the reader: pcscd polls every 0.4 s and must see the removal
@@ -54,7 +55,7 @@ def register(sub: Subcommands) -> None:
                 "puts the test CA under <data-dir>/trust-anchors so `check --card` can use it.")
     p.add_argument("--person", type=int, required=True, help="person_id in the synthetic population")
     p.add_argument("--pin", default="1234", help="the card's 4-digit auth PIN (default 1234)")
-    p.add_argument("--port", type=int, default=VPCD_PORT, help="vpcd port (35963 = Virtual PCD 00 00)")
+    p.add_argument("--port", type=int, help="vpcd port (default 35963 = Virtual PCD 00 00)")
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
     p.add_argument("--remove-during", choices=sorted(REMOVE_DURING), help="leave the reader during this command once")
     p.add_argument("--blocked-sw", default="6984", help="status word of a locked PIN (6984, 6983 or 63C0)")
@@ -116,21 +117,30 @@ def cmd_check_card(args: argparse.Namespace) -> int:
         if session is not None:
             session.close()
         readers.close()
-    try:
-        card_link = store.card_link_for(conn, proof.certificate_der)
-    except store.StoreMissing as exc:
-        raise CommandError(EXIT_ENVIRONMENT, str(exc)) from None
-    result = run_check(conn, request_for(proof, card_link), config.policy, live_source_for(config.data_dir, conn))
+    result = check_holder(config, conn, proof)
     emit(args, {**result.verdict.to_json(), "audit_id": result.audit_id, "method": proof.method.value},
          format_verdict(result.verdict))
     return EXIT_OK
 
 
+def check_holder(config: Config, conn: sqlite3.Connection, proof: HolderProof) -> CheckResult:
+    """The check for the card's holder: the hub is asked live first when the device is enrolled,
+    as for every other way of checking."""
+    try:
+        card_link = store.card_link_for(conn, proof.certificate_der)
+    except store.StoreMissing as exc:
+        raise CommandError(EXIT_ENVIRONMENT, str(exc)) from None
+    return run_check(conn, request_for(proof, card_link), config.policy, live_source_for(config.data_dir, conn))
+
+
 # ---- vcard --------------------------------------------------------------------------------
 
 def cmd_vcard(args: argparse.Namespace) -> int:
-    from madoguchi.sim import vcard as virtual  # start-up cost: `check` loads this module too
+    # the simulated world, imported by this command only: `check` loads this module too
+    from madoguchi.sim import vcard as virtual
+    from madoguchi.sim.vpcd import VPCD_PORT, VpcdCard
 
+    port = args.port or VPCD_PORT
     if len(args.pin) != 4 or not args.pin.isdigit():
         raise CommandError(EXIT_BAD_INPUT, "--pin must be 4 digits")
     try:
@@ -160,14 +170,14 @@ def cmd_vcard(args: argparse.Namespace) -> int:
     conn.close()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    plug = VpcdCard(card, port=args.port)
+    plug = VpcdCard(card, port=port)
     try:
         try:
             plug.insert()
         except ConnectionError as exc:
             raise CommandError(EXIT_ENVIRONMENT, str(exc)) from None
         print(json.dumps({"person_id": args.person, "patient_id": patient_id, "name": records[0].name,
-                          "port": args.port, "status": "inserted"}, ensure_ascii=False), flush=True)  # always JSON
+                          "port": port, "status": "inserted"}, ensure_ascii=False), flush=True)  # always JSON
         print("virtual card in the reader; Ctrl-C removes it", file=sys.stderr)
         while True:
             plug.wait()  # vpcd closed the connection (pcscd restarted), or the card left mid-command
