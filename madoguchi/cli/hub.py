@@ -40,6 +40,7 @@ from madoguchi.edge.numbers import InputError, parse_birth_date
 from madoguchi.sync.hub import pki, roster
 from madoguchi.sync.hub import repository as hub
 from madoguchi.sync.hub.upstream.base import Upstream
+from madoguchi.sync.hub.upstream.terminal import FileTerminal
 
 
 def register(sub: Subcommands) -> None:
@@ -315,8 +316,6 @@ def _upstream_factory(args: argparse.Namespace, paths: hub.HubPaths) -> Callable
         url = args.upstream
         return lambda: HttpUpstream(url)
     if args.upstream == "terminal":
-        from madoguchi.sync.hub.upstream.terminal import FileTerminal
-
         share = args.terminal_share
         if not share:
             raise CommandError(EXIT_BAD_INPUT, "--upstream terminal needs --terminal-share")

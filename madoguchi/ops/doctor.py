@@ -25,7 +25,10 @@ from tuf.api.exceptions import RepositoryError
 from tuf.api.metadata import Metadata, Root
 
 from madoguchi.edge import store
+from madoguchi.edge.card import CardError, jpki
+from madoguchi.edge.card.transport import PcscReaders
 from madoguchi.edge.config import Config, ConfigError
+from madoguchi.edge.qr.scanners import ScannerSettings
 from madoguchi.edge.verdict import OnlineUnavailable
 from madoguchi.sync.device.client import NotInitialized, load_device_config
 from madoguchi.sync.device.hubclient import HubClient, HubRefused
@@ -212,9 +215,6 @@ def unit_checks(units: tuple[str, ...]) -> list[Check]:
 
 def reader_checks(reader_name: str | None = None) -> list[Check]:
     """pcscd reachable, readers listed, and a card answering to SELECT of the JPKI AP if present."""
-    from madoguchi.edge.card import CardError, jpki
-    from madoguchi.edge.card.transport import PcscReaders
-
     try:
         readers = PcscReaders(reader_name)
     except CardError as exc:
@@ -247,8 +247,6 @@ def reader_checks(reader_name: str | None = None) -> list[Check]:
 
 
 def scanner_check(config: Config) -> Check:
-    from madoguchi.edge.qr.scanners import ScannerSettings
-
     try:
         settings = ScannerSettings.from_config(config.raw)
     except ConfigError as exc:
