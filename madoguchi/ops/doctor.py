@@ -1,8 +1,10 @@
-"""Health checks of a desk that need only the core: card reader stack, scanner, cache, clock, disk.
+"""Health checks of an appliance: card reader stack, scanner, hub and signed metadata, cache,
+clock, disk, systemd units (a desk), or the facilities' repositories (a hub).
 
 Each check gives ok / warn / fail, what it saw, and when not ok the fix in one line in Japanese
-(for staff) and English (for the technician). `madoguchi doctor` (madoguchi/doctor.py) adds the
-checks that need the sync side and the units, and prints them.
+(for staff) and English (for the technician). `madoguchi doctor` (madoguchi/cli/doctor.py)
+prints them. The role comes from the configuration's `[appliance] role` ("device" or "hub";
+install.sh writes it); without one, the device checks are run.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import shutil
+import subprocess
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,13 +20,27 @@ from datetime import datetime, timedelta
 from enum import Enum
 from pathlib import Path
 
+import requests
+from tuf.api.exceptions import RepositoryError
+from tuf.api.metadata import Metadata, Root
+
 from madoguchi.edge import store
+from madoguchi.edge.card import CardError, jpki
+from madoguchi.edge.card.transport import PcscReaders
 from madoguchi.edge.config import Config, ConfigError
+from madoguchi.edge.qr.scanners import ScannerSettings
+from madoguchi.edge.verdict import OnlineUnavailable
+from madoguchi.sync.device.client import NotInitialized, load_device_config
+from madoguchi.sync.device.hubclient import HubClient, HubRefused
+from madoguchi.sync.hub import repository as hub
 
 CHECK_TIMEOUT = 5.0  # seconds: a check touching pcscd or the card gives up after this
 SQLITE_HEADER = b"SQLite format 3\x00"
 TIME_ERROR = 5  # adjtimex(2): the clock is not synchronised
 STALE_OUTBOX = timedelta(hours=24)
+HUB_TIMEOUT = 3.0  # seconds for the hub reachability check
+DEVICE_UNITS = ("pcscd.socket", "madoguchi-sync.service")
+HUB_UNITS = ("madoguchi-hub.service",)
 
 
 class Status(str, Enum):
@@ -69,13 +86,135 @@ def with_timeout(name: str, fn: Callable[[], list[Check]], timeout: float = CHEC
     return box["result"]
 
 
+def run_checks(config: Config, now: datetime | None = None) -> list[Check]:
+    now = now or store.utcnow()
+    role = str(config.raw.get("appliance", {}).get("role", "device"))
+    if role == "hub":
+        return hub_checks(config, now) + unit_checks(HUB_UNITS)
+    checks = with_timeout("pcscd", lambda: reader_checks(config.raw.get("card", {}).get("reader")))
+    checks.append(scanner_check(config))
+    checks += sync_checks(config, now)
+    cached, newest = cache_checks(config, now)
+    checks += cached
+    checks.append(clock_check(now, newest))
+    kiosk = [f"madoguchi-kiosk@{config.raw.get('appliance', {}).get('kiosk_tty', 'tty1')}.service"]
+    return checks + unit_checks(DEVICE_UNITS + tuple(kiosk if config.raw.get("appliance", {}).get("kiosk") else ()))
+
+
+# ---- sync: hub reachable, trusted metadata --------------------------------------------------
+
+def sync_checks(config: Config, now: datetime) -> list[Check]:
+    try:
+        device = load_device_config(config.data_dir)
+    except NotInitialized as exc:
+        return [Check("enrollment", Status.FAIL, str(exc), "ハブに登録されていません",
+                      "enroll: install.sh --device --root FILE --facility-key FILE --url URL")]
+    checks = [ok("enrollment", device.url)]
+    try:
+        answer = requests.get(f"{device.url}/metadata/timestamp.json", timeout=HUB_TIMEOUT)
+        if answer.status_code == 200:
+            checks.append(ok("hub", f"{device.url} answers"))
+        else:
+            checks.append(Check("hub", Status.FAIL, f"{device.url}: HTTP {answer.status_code}", "ハブが正しく応答しません",
+                                "check the hub (systemctl status madoguchi-hub) and the facility name in the URL"))
+    except requests.RequestException as exc:
+        checks.append(Check("hub", Status.FAIL, f"{device.url}: {type(exc).__name__}", "ハブにつながりません (窓口はキャッシュで続けられます)",
+                            "check the network and the hub (systemctl status madoguchi-hub)"))
+    checks.append(api_check(config.data_dir))
+    checks.append(metadata_check(device.metadata_dir, now))
+    return checks
+
+
+def api_check(data_dir: Path) -> Check:
+    """The hub API over mutual TLS with this device's certificate (live queries, outbox upload)."""
+    try:
+        client = HubClient.from_data_dir(data_dir)
+        if client is None:
+            return Check("hub-api", Status.WARN, "not enrolled by token: no live queries, no outbox upload",
+                         "ハブAPIに未登録です（オンライン確認・突合ができません）",
+                         "enroll: sudo ./install.sh --device --hub-url https://HUB:8443 --token TOKEN")
+        device = client.get_json("/v1/device", HUB_TIMEOUT)
+        return ok("hub-api", f"{client.enrollment.hub_url} answers over mTLS (device {device.get('id')})")
+    except HubRefused as exc:
+        return Check("hub-api", Status.FAIL, str(exc)[:300], "ハブがこの端末を拒否しました（登録の取り消し・証明書の不一致）",
+                     "ask the hub's administrator for a new token and re-enroll (install.sh --hub-url --token)")
+    except OnlineUnavailable as exc:
+        return Check("hub-api", Status.FAIL, str(exc)[:300], "ハブAPIにつながりません (窓口はキャッシュで続けられます)",
+                     "check the network and the hub (systemctl status madoguchi-hub)")
+
+
+def metadata_check(metadata_dir: Path, now: datetime) -> Check:
+    """The trusted metadata the device holds: signed by the keys its root names, and how old."""
+    fix_ja, fix_en = "署名データが正しくありません: ハブと同期してください", "run: sudo madoguchi sync once (see sync status)"
+    try:
+        root = Metadata[Root].from_file(str(metadata_dir / "root.json"))
+        root.signed.verify_delegate("root", root.signed_bytes, root.signatures)
+        if not (metadata_dir / "timestamp.json").exists():
+            return Check("tuf", Status.WARN, f"root v{root.signed.version} only: never synced", fix_ja, fix_en)
+        loaded = {role: Metadata.from_file(str(metadata_dir / f"{role}.json"))
+                  for role in ("timestamp", "snapshot", "targets")}
+        for role, md in loaded.items():
+            root.signed.verify_delegate(role, md.signed_bytes, md.signatures)
+    except (OSError, ValueError, RepositoryError) as exc:
+        return Check("tuf", Status.FAIL, f"{type(exc).__name__}: {exc}", fix_ja, fix_en)
+    timestamp = loaded["timestamp"].signed
+    fetched = datetime.fromtimestamp((metadata_dir / "timestamp.json").stat().st_mtime, now.tzinfo)
+    detail = (f"root v{root.signed.version}, timestamp v{timestamp.version} fetched {int((now - fetched).total_seconds() // 60)}"
+              f" min ago, expires {timestamp.expires.isoformat()}")
+    expired = [role for role, md in loaded.items() if md.signed.is_expired(now)]
+    if root.signed.is_expired(now):
+        expired.append("root")
+    if expired:
+        return Check("tuf", Status.WARN, f"{detail}; expired: {', '.join(expired)}",
+                     "署名データの期限切れ: ハブと同期できていません", "the device has not synced lately: check the hub and the clock")
+    return ok("tuf", detail)
+
+
+def hub_checks(config: Config, now: datetime) -> list[Check]:
+    paths = hub.HubPaths(config.data_dir / "hub")
+    facilities = paths.facilities()
+    if not facilities:
+        return [Check("facilities", Status.FAIL, f"no facility in {paths.hub_dir}", "施設のデータがありません",
+                      "import a facility: sudo madoguchi hub import FILE --facility NAME")]
+    checks = []
+    for facility in facilities:
+        status = hub.facility_status(paths, facility)
+        expires = status.get("timestamp_expires")
+        detail = f"data version {status['data_version']}, {status['records']} records, timestamp expires {expires}"
+        if expires is None:
+            checks.append(Check(f"facility {facility}", Status.FAIL, "not published", "未公開です",
+                                f"sudo madoguchi hub publish --facility {facility}"))
+        elif datetime.fromisoformat(expires) < now:
+            checks.append(Check(f"facility {facility}", Status.FAIL, detail, "署名の更新が止まっています",
+                                "start the hub (systemctl restart madoguchi-hub): it re-signs timestamps hourly"))
+        else:
+            checks.append(ok(f"facility {facility}", detail))
+    return checks
+
+
+# ---- systemd units --------------------------------------------------------------------------
+
+def unit_checks(units: tuple[str, ...]) -> list[Check]:
+    if not Path("/run/systemd/system").exists():
+        return [Check("units", Status.WARN, "systemd is not running here (container or CI): units not checked",
+                      "サービスの状態を確認できません", "start the services by hand, or boot with systemd")]
+    checks = []
+    for unit in units:
+        try:
+            state = subprocess.run(["systemctl", "is-active", unit], capture_output=True, text=True,
+                                   timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            state = str(exc)
+        checks.append(ok(unit, state) if state == "active" else Check(
+            unit, Status.FAIL, state, "サービスが止まっています: 機器を再起動してください",
+            f"systemctl enable --now {unit}; journalctl -u {unit}"))
+    return checks
+
+
 # ---- card reader stack ---------------------------------------------------------------------
 
 def reader_checks(reader_name: str | None = None) -> list[Check]:
     """pcscd reachable, readers listed, and a card answering to SELECT of the JPKI AP if present."""
-    from madoguchi.edge.card import CardError, jpki
-    from madoguchi.edge.card.transport import PcscReaders
-
     try:
         readers = PcscReaders(reader_name)
     except CardError as exc:
@@ -108,8 +247,6 @@ def reader_checks(reader_name: str | None = None) -> list[Check]:
 
 
 def scanner_check(config: Config) -> Check:
-    from madoguchi.edge.qr.scanners import ScannerSettings
-
     try:
         settings = ScannerSettings.from_config(config.raw)
     except ConfigError as exc:

@@ -89,3 +89,17 @@ def test_hub_insurers_are_only_those_the_records_name(world):
     insurers = dict(world.hub_conn().execute("SELECT insurer_number, name FROM insurer"))
     records = {(n, m) for n, m in world.hub_conn().execute("SELECT DISTINCT insurer_number, insurer_name FROM qualification")}
     assert named <= set(insurers) and set(insurers.items()) == records
+
+
+def test_hub_import_and_hub_insurers_on_the_command_line(tmp_path):
+    from madoguchi.cli import main
+
+    people = newcomers(2)
+    roster_csv, master = tmp_path / "roster.csv", tmp_path / "insurers.csv"
+    roster_csv.write_text(HEADER + "".join(roster_line(f"P{i}", r) for i, r in enumerate(people)), encoding="utf-8")
+    master.write_text("保険者番号,保険者名\n06139992,テスト健康保険組合\n", encoding="utf-8")
+    base = ["--data-dir", str(tmp_path / "hubdata")]
+    assert main([*base, "hub", "import", str(roster_csv), "--facility", "clinic-b", "--json"]) == 0
+    assert main([*base, "hub", "insurers", str(master), "--facility", "clinic-b", "--json"]) == 0
+    master.write_text("保険者番号,保険者名\n0613999,短い\n", encoding="utf-8")
+    assert main([*base, "hub", "insurers", str(master), "--facility", "clinic-b"]) == 2
