@@ -17,7 +17,7 @@ from pathlib import Path
 
 from madoguchi.cli import card as card_cli
 from madoguchi.cli import qr as qr_cli
-from madoguchi.edge import reconcile, store
+from madoguchi.edge import store
 from madoguchi.edge.config import JST, Config, ConfigError, load_config
 from madoguchi.edge.desk import run_check
 from madoguchi.edge.model import DocumentKind
@@ -193,7 +193,7 @@ def cmd_cache_stats(args: argparse.Namespace) -> int:
 
 def cmd_reconcile_list(args: argparse.Namespace) -> int:
     conn = open_store(data_config(args))
-    items = reconcile.list_followups(conn, include_handled=args.all)
+    items = store.list_followups(conn, include_handled=args.all)
     if args.json:
         print(json.dumps([dataclasses.asdict(f) for f in items], ensure_ascii=False, indent=2))
     for f in [] if args.json else items:
@@ -204,7 +204,7 @@ def cmd_reconcile_list(args: argparse.Namespace) -> int:
 
 def cmd_reconcile_done(args: argparse.Namespace) -> int:
     conn = open_store(data_config(args))
-    if reconcile.mark_handled(conn, args.id):
+    if store.mark_handled(conn, args.id):
         return EXIT_OK
     print(f"no open followup {args.id}", file=sys.stderr)
     return EXIT_FAILED

@@ -17,7 +17,7 @@ from madoguchi.edge import store
 from madoguchi.edge.config import JST, Policy
 from madoguchi.edge.desk import run_check
 from madoguchi.edge.model import DocumentKind
-from madoguchi.edge.reconcile import list_followups
+from madoguchi.edge.store import list_followups
 from madoguchi.edge.verdict import CheckRequest, Declaration, Method, OnlineUnavailable
 from madoguchi.sim.national import NationalSystem
 from madoguchi.sim.population import load_population
