@@ -66,7 +66,7 @@ def compare(offline_verdict: str, offline_copay: int | None, payload: dict[str, 
     """
     record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
     valid = record is not None and record.validity_on(check_day) == Validity.VALID
-    online_copay = record.copay_percent_on(check_day) if valid else None
+    online_copay = record.copay_percent_on(check_day) if record is not None and valid else 0  # read only if valid
     numbers = (f"{record.insurer_name}（{record.insurer_number}） 記号 {record.symbol or '-'} 番号 {record.number}"
                f" 枝番 {record.branch or '-'}") if record else ""
     if payload["method"] == Method.DECLARATION.value:

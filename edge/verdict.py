@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from madoguchi.edge.config import Policy
 from madoguchi.edge.model import (
@@ -95,9 +95,9 @@ class CheckRequest:
     declaration: Declaration | None = None
     input_warnings: tuple[str, ...] = ()  # from QR parsing etc., shown as they are
 
-    def personal_inputs(self) -> dict:
+    def personal_inputs(self) -> dict[str, Any]:
         """The personal inputs, for keyed hashing and the outbox."""
-        data = {
+        data: dict[str, Any] = {
             "insurer_number": self.insurer_number, "symbol": self.symbol, "number": self.number,
             "branch": self.branch, "birth_date": self.birth_date.isoformat() if self.birth_date else "",
             "card_link": self.card_link, "patient_id": self.patient_id,
@@ -126,14 +126,14 @@ class OnlineAnswer:
     as_of: datetime | None = None
 
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The form the hub API and the simulator's HTTP face send."""
         return {"validity": int(self.validity), "validity_ja": self.validity.label_ja,
                 "records": [r.to_json() for r in self.records],
                 "as_of": self.as_of.isoformat() if self.as_of else None}
 
     @classmethod
-    def from_json(cls, data: dict) -> OnlineAnswer:
+    def from_json(cls, data: dict[str, Any]) -> OnlineAnswer:
         """The inverse of `to_json`; ValueError (with the reason) on anything else."""
         try:
             return cls(Validity(int(data["validity"])),
@@ -185,7 +185,7 @@ class Verdict:
     warnings: tuple[Warning, ...] = ()
     next_steps_ja: tuple[str, ...] = ()
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.outcome.value,
             "reason": self.reason,
@@ -325,23 +325,23 @@ def _judge(answer: OnlineAnswer, source: Source, policy: Policy, now: datetime, 
     record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
     as_of = answer.as_of or (record.as_of if record else None)
     age = int((now - as_of).total_seconds()) if as_of else None
-    common = dict(source=source, validity=answer.validity, as_of=as_of, age_seconds=age, record=record)
+    common: dict[str, Any] = dict(source=source, validity=answer.validity, as_of=as_of, age_seconds=age, record=record)
     if record:
         warnings.extend(_record_warnings(record))
-    stale = source == Source.CACHE and age is not None and age > policy.cache_max_age.total_seconds()
-    if stale:
+    stale_age = age if source == Source.CACHE and age is not None and age > policy.cache_max_age.total_seconds() else None
+    if stale_age is not None:
         warnings.append(Warning(
             "stale",
-            f"キャッシュの情報が古くなっています（{age_ja(age)}の情報）",
-            f"cached data is {age // 3600} h old, beyond the {policy.cache_max_age} policy",
+            f"キャッシュの情報が古くなっています（{age_ja(stale_age)}の情報）",
+            f"cached data is {stale_age // 3600} h old, beyond the {policy.cache_max_age} policy",
         ))
 
     v = answer.validity
     if v == Validity.VALID:
-        copay = record.copay_percent_on(today)
-        if stale:
+        copay = record.copay_percent_on(today) if record else None
+        if stale_age is not None:
             return Verdict(Outcome.CONFIRM, "stale_data",
-                           f"要確認：{age_ja(age)}の情報で有効（現在の資格は未確認）",
+                           f"要確認：{age_ja(stale_age)}の情報で有効（現在の資格は未確認）",
                            "valid in old cached data: not confirmed", copay_percent=copay,
                            warnings=tuple(warnings), **common,
                            next_steps_ja=("資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）で番号を確認してください",

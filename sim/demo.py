@@ -12,8 +12,8 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from madoguchi.edge import store
 from madoguchi.edge.card import TrustAnchors

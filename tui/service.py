@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timezone
 
 from madoguchi.edge import store
-from madoguchi.edge.reconcile import Followup
 from madoguchi.edge.config import Policy
 from madoguchi.edge.desk import CheckResult, run_check
+from madoguchi.edge.reconcile import Followup
 from madoguchi.edge.verdict import CheckRequest, OnlineAnswer, OnlineSource, OnlineUnavailable
 
 

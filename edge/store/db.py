@@ -235,7 +235,7 @@ def database_key() -> bytes | None:
 
 def _sqlcipher() -> ModuleType:
     try:
-        from sqlcipher3 import dbapi2  # type: ignore[import-not-found,unused-ignore]
+        from sqlcipher3 import dbapi2  # type: ignore[import-untyped,import-not-found,unused-ignore]
     except ImportError:
         raise StoreLocked("a database key was given but sqlcipher3 is not installed (extra `sqlcipher`)") from None
     module: ModuleType = dbapi2

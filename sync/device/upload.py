@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from madoguchi.edge import store
 from madoguchi.edge.verdict import OnlineUnavailable
@@ -46,7 +47,7 @@ def upload_outbox(conn: sqlite3.Connection, post_json: PostJson, timeout: float 
         if not rows:
             return UploadOutcome(reconciled, followups, pending)
         after = rows[-1].id
-        entries = [{"entry_id": r.id, "checked_at": r.created_at, "payload": r.request, "verdict": r.verdict,
+        entries: list[dict[str, Any]] = [{"entry_id": r.id, "checked_at": r.created_at, "payload": r.request, "verdict": r.verdict,
                     "copay_percent": r.copay_percent} for r in rows]
         try:
             results = post_json("/v1/outbox", {"entries": entries}, timeout)["results"]
