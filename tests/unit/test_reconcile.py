@@ -15,7 +15,7 @@ from tests.unit.test_verdict import by_numbers
 POLICY = Policy()
 
 
-def reconcile_pending(conn, national, directory, records):
+def reconcile_through_hub(conn, national, directory, records):
     """The real mechanism, in-process: the outbox uploaded to the hub's re-check (a roster of
     `records`, `national` as its upstream), the answers settled; the followups it created."""
     before = {f.id for f in list_followups(conn, include_handled=True)}
@@ -34,11 +34,11 @@ def test_offline_ok_contradicted_online_becomes_one_followup(populated, populati
     national.cut()
     result = run_check(conn, by_numbers(sample), POLICY, national.online_source(), clock=lambda: NOW)
     assert result.verdict.outcome.value == "ok" and result.outbox_id
-    assert reconcile_pending(conn, national, tmp_path / "hub", population_records) == []  # still cut: nothing lost
+    assert reconcile_through_hub(conn, national, tmp_path / "hub", population_records) == []  # still cut: nothing lost
     national.restore()
-    created = reconcile_pending(conn, national, tmp_path / "hub", population_records)
+    created = reconcile_through_hub(conn, national, tmp_path / "hub", population_records)
     assert [f.kind for f in created] == ["lost_after_ok"]
-    assert reconcile_pending(conn, national, tmp_path / "hub", population_records) == []  # exactly once
+    assert reconcile_through_hub(conn, national, tmp_path / "hub", population_records) == []  # exactly once
     assert [f.id for f in list_followups(conn)] == [created[0].id]
     assert mark_handled(conn, created[0].id) and not mark_handled(conn, created[0].id)
     assert list_followups(conn) == []
@@ -54,7 +54,7 @@ def test_declaration_is_resolved_once_the_numbers_are_known(populated, populatio
                            declaration=Declaration("不明　太郎", "フメイ　タロウ", date(1980, 1, 1)))
     run_check(conn, unknown, POLICY, clock=lambda: NOW)
     national = NationalSystem(population_records, clock=lambda: NOW)
-    created = reconcile_pending(conn, national, tmp_path / "hub", population_records)
+    created = reconcile_through_hub(conn, national, tmp_path / "hub", population_records)
     assert [f.kind for f in created] == ["declaration_resolved"]
     assert sample["insurer_number"] in created[0].message_ja
     pending = conn.execute("SELECT count(*) FROM outbox WHERE reconciled_at IS NULL").fetchone()[0]
@@ -68,6 +68,6 @@ def test_offline_refusal_of_an_insured_patient_asks_for_a_refund(populated, popu
     truth = population_records + [{**next(r for r in population_records if r["patient_id"] ==
                                           population_samples["valid"]["patient_id"]),
                                    "record_id": 99_999_999, "number": sample["number"], "patient_id": "new"}]
-    created = reconcile_pending(conn, NationalSystem(truth, clock=lambda: NOW), tmp_path / "hub", population_records)
+    created = reconcile_through_hub(conn, NationalSystem(truth, clock=lambda: NOW), tmp_path / "hub", population_records)
     assert [f.kind for f in created] == ["valid_after_all"] and "返金" in created[0].correction_ja
     assert store.verify_audit(conn)[1] == []
