@@ -19,7 +19,9 @@ def reconcile_through_hub(conn, national, directory, records):
     """The real mechanism, in-process: the outbox uploaded to the hub's re-check (a roster of
     `records`, `national` as its upstream), the answers settled; the followups it created."""
     before = {f.id for f in list_followups(conn, include_handled=True)}
-    DemoHub(directory, records, TODAY, NOW, national, POLICY, lambda: NOW).reconcile(conn)
+    hub = DemoHub(directory, records, TODAY, NOW, national, POLICY, lambda: NOW)
+    hub.reconcile(conn)
+    hub.conn.close()
     return [f for f in list_followups(conn, include_handled=True) if f.id not in before]
 
 
