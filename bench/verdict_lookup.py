@@ -50,13 +50,13 @@ def main() -> None:
                    "AND branch = ? AND birth_date = ?")
         policy = Policy()
         for r in requests[:2000]:  # warm the page cache for both
-            decide(r, conn, policy, NOW)
+            decide(r, store.Lookup(conn), policy, NOW)
         raw, ours = [], []
         for r in requests:  # interleaved, so both see the same machine noise
             t0 = time.perf_counter()
             conn.execute(raw_sql, (r.insurer_number, r.symbol, r.number, r.branch, r.birth_date.isoformat())).fetchall()
             t1 = time.perf_counter()
-            verdict = decide(r, conn, policy, NOW)
+            verdict = decide(r, store.Lookup(conn), policy, NOW)
             t2 = time.perf_counter()
             raw.append((t1 - t0) * 1000)
             ours.append((t2 - t1) * 1000)

@@ -1,7 +1,9 @@
 """The verdict: the one place that decides whether a patient is insured, and how sure we are.
 
 `decide()` takes what the desk has (a `CheckRequest`), asks the online source within its
-time budget if there is one, else reads the local cache, and returns a `Verdict`:
+time budget if there is one, else looks in the local cache through a `RecordLookup`, and returns
+a `Verdict`. It does no I/O of its own: the store implements the lookup
+(`madoguchi.edge.store.Lookup`), the caller gives the online source and the time.
 
 - ``ok``: insured, proceed.
 - ``ng``: not insured under this record (無効, 資格喪失, 該当資格なし, 複数該当, revoked card).
@@ -12,14 +14,13 @@ time budget if there is one, else reads the local cache, and returns a `Verdict`
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
+from typing import Any, Protocol
 
-from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.model import (
     DocumentKind,
@@ -94,9 +95,9 @@ class CheckRequest:
     declaration: Declaration | None = None
     input_warnings: tuple[str, ...] = ()  # from QR parsing etc., shown as they are
 
-    def personal_inputs(self) -> dict:
+    def personal_inputs(self) -> dict[str, Any]:
         """The personal inputs, for keyed hashing and the outbox."""
-        data = {
+        data: dict[str, Any] = {
             "insurer_number": self.insurer_number, "symbol": self.symbol, "number": self.number,
             "branch": self.branch, "birth_date": self.birth_date.isoformat() if self.birth_date else "",
             "card_link": self.card_link, "patient_id": self.patient_id,
@@ -125,14 +126,14 @@ class OnlineAnswer:
     as_of: datetime | None = None
 
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The form the hub API and the simulator's HTTP face send."""
         return {"validity": int(self.validity), "validity_ja": self.validity.label_ja,
                 "records": [r.to_json() for r in self.records],
                 "as_of": self.as_of.isoformat() if self.as_of else None}
 
     @classmethod
-    def from_json(cls, data: dict) -> OnlineAnswer:
+    def from_json(cls, data: dict[str, Any]) -> OnlineAnswer:
         """The inverse of `to_json`; ValueError (with the reason) on anything else."""
         try:
             return cls(Validity(int(data["validity"])),
@@ -147,6 +148,24 @@ class OnlineUnavailable(Exception):
 
 
 OnlineSource = Callable[[CheckRequest, float], OnlineAnswer]
+
+
+class RecordLookup(Protocol):
+    """What `decide()` reads from the local cache (with the hub's live answers laid over it)."""
+
+    def find_by_numbers(self, insurer_number: str, symbol: str, number: str, branch: str,
+                        birth_date: date | None) -> list[QualificationRecord]:
+        """Records matching the printed numbers and birth date; `branch` "" matches any 枝番."""
+
+    def find_by_card_link(self, card_link: str) -> list[QualificationRecord]: ...
+
+    def find_by_patient_id(self, patient_id: str) -> list[QualificationRecord]: ...
+
+    def patient_history(self, record: QualificationRecord) -> list[QualificationRecord]:
+        """Every record of the record's patient (to tell 無効 from 無効・新しい資格あり)."""
+
+    def revocation_reason(self, card_link: str) -> str | None:
+        """Why the card's certificate was revoked, None if it was not."""
 
 
 @dataclass(frozen=True)
@@ -166,7 +185,7 @@ class Verdict:
     warnings: tuple[Warning, ...] = ()
     next_steps_ja: tuple[str, ...] = ()
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.outcome.value,
             "reason": self.reason,
@@ -188,7 +207,7 @@ class Verdict:
 
 def decide(
     request: CheckRequest,
-    conn: sqlite3.Connection,
+    lookup: RecordLookup,
     policy: Policy,
     now: datetime,
     online: OnlineSource | None = None,
@@ -206,7 +225,7 @@ def decide(
         warnings.append(Warning("document_transitional", document.reason_ja, document.reason_en))
 
     if request.card_link:
-        revoked = store.revocation_reason(conn, request.card_link)
+        revoked = lookup.revocation_reason(request.card_link)
         if revoked is not None:
             return Verdict(
                 Outcome.NG, "certificate_revoked",
@@ -245,9 +264,9 @@ def decide(
                             "この書類はオンライン確認が必要ですが、現在オフラインです",
                             "this document needs an online check and the desk is offline", warnings,
                             ("マイナ保険証か資格確認書の提示をお願いしてください",))
-        answer = _from_cache(request, conn, today)
+        answer = _from_cache(request, lookup, today)
 
-    return _judge(answer, source, request, conn, policy, now, today, warnings)
+    return _judge(answer, source, policy, now, today, warnings)
 
 
 def _ask_online(online: OnlineSource, request: CheckRequest, budget: float) -> OnlineAnswer | None:
@@ -263,18 +282,18 @@ def _ask_online(online: OnlineSource, request: CheckRequest, budget: float) -> O
     return answer
 
 
-def _from_cache(request: CheckRequest, conn: sqlite3.Connection, today: date) -> OnlineAnswer:
+def _from_cache(request: CheckRequest, lookup: RecordLookup, today: date) -> OnlineAnswer:
     if request.card_link:
-        records = store.find_by_card_link(conn, request.card_link)
+        records = lookup.find_by_card_link(request.card_link)
     elif request.patient_id:
-        records = store.find_by_patient_id(conn, request.patient_id)
+        records = lookup.find_by_patient_id(request.patient_id)
     else:
-        records = store.find_by_numbers(conn, request.insurer_number, request.symbol, request.number,
-                                        request.branch, request.birth_date)
+        records = lookup.find_by_numbers(request.insurer_number, request.symbol, request.number,
+                                         request.branch, request.birth_date)
     answer = answer_from(records, records, today)
     if answer.validity in (Validity.INVALID, Validity.NOT_FOUND) and records and not request.card_link:
         # Only a record that is no longer valid needs the patient's history (新しい資格あり?).
-        answer = answer_from(records, store.find_patient_records(conn, records[0]), today)
+        answer = answer_from(records, lookup.patient_history(records[0]), today)
     return answer
 
 
@@ -301,28 +320,28 @@ def answer_from(matched: list[QualificationRecord], history: list[QualificationR
     return OnlineAnswer(latest.validity_on(today), (latest,), latest.as_of)
 
 
-def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, conn, policy: Policy,
-           now: datetime, today: date, warnings: list[Warning]) -> Verdict:
+def _judge(answer: OnlineAnswer, source: Source, policy: Policy, now: datetime, today: date,
+           warnings: list[Warning]) -> Verdict:
     record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
     as_of = answer.as_of or (record.as_of if record else None)
     age = int((now - as_of).total_seconds()) if as_of else None
-    common = dict(source=source, validity=answer.validity, as_of=as_of, age_seconds=age, record=record)
+    common: dict[str, Any] = dict(source=source, validity=answer.validity, as_of=as_of, age_seconds=age, record=record)
     if record:
         warnings.extend(_record_warnings(record))
-    stale = source == Source.CACHE and age is not None and age > policy.cache_max_age.total_seconds()
-    if stale:
+    stale_age = age if source == Source.CACHE and age is not None and age > policy.cache_max_age.total_seconds() else None
+    if stale_age is not None:
         warnings.append(Warning(
             "stale",
-            f"キャッシュの情報が古くなっています（{age_ja(age)}の情報）",
-            f"cached data is {age // 3600} h old, beyond the {policy.cache_max_age} policy",
+            f"キャッシュの情報が古くなっています（{age_ja(stale_age)}の情報）",
+            f"cached data is {stale_age // 3600} h old, beyond the {policy.cache_max_age} policy",
         ))
 
     v = answer.validity
     if v == Validity.VALID:
-        copay = record.copay_percent_on(today)
-        if stale:
+        copay = record.copay_percent_on(today) if record else None
+        if stale_age is not None:
             return Verdict(Outcome.CONFIRM, "stale_data",
-                           f"要確認：{age_ja(age)}の情報で有効（現在の資格は未確認）",
+                           f"要確認：{age_ja(stale_age)}の情報で有効（現在の資格は未確認）",
                            "valid in old cached data: not confirmed", copay_percent=copay,
                            warnings=tuple(warnings), **common,
                            next_steps_ja=("資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）で番号を確認してください",

@@ -47,7 +47,7 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
             national.restore()
             followups = app.service.reconcile()
             app.post_message(messages.NetworkChanged(True))
-            return f"ネットワークを戻しました。要対応 {len(followups)}件" if followups else "ネットワークを戻しました"
+            return f"ネットワークを戻しました。要対応 {followups}件" if followups else "ネットワークを戻しました"
         national.cut()
         app.post_message(messages.NetworkChanged(False))
         return "ネットワークを切りました（オフライン）"
@@ -101,8 +101,9 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
 
 def demo_app(data_dir: Path, *, patients: int = 1000, seed: int = 1,
              clock: Callable[[], datetime] | None = None, policy: Policy = Policy()) -> DeskApp:
-    world = build_world(data_dir, patients, seed, clock)
-    service = DeskService(world.conn, policy, world.national.online_source(), clock=world.clock)
+    world = build_world(data_dir, patients, seed, clock, policy)
+    service = DeskService(world.conn, policy, world.national.online_source(), clock=world.clock,
+                          reconciler=world.hub.reconcile)
     cards = DemoCards(world)
     port = CardPort(cards.reader.open, lambda on_insert, on_remove: cards.reader.monitor(on_insert, on_remove).start(),
                     cards.anchors)

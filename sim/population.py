@@ -349,10 +349,9 @@ def load_population(conn, records: Iterable[dict], today: date, now: datetime, d
     rows = (store.record_row(r) for r in known_on(records, today))
     with store.transaction(conn):
         count = store.replace_all_records(conn, rows)
-        conn.executemany("INSERT OR REPLACE INTO insurer (insurer_number, name) VALUES (?, ?)",
-                         insurer_master().items())
+        store.put_rows(conn, "insurer", insurer_master().items())
         if not store.get_meta(conn, "link_key"):
             store.set_meta(conn, "link_key", secrets.token_hex(32))
         store.set_sync_state(conn, data_version, now)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.checkpoint(conn)
     return count

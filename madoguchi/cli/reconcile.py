@@ -7,7 +7,7 @@ import dataclasses
 import sys
 
 from madoguchi.cli.base import EXIT_FAILED, EXIT_OK, Subcommands, command, data_config, emit, group, open_store
-from madoguchi.edge import reconcile
+from madoguchi.edge import store
 
 
 def register(sub: Subcommands) -> None:
@@ -21,7 +21,7 @@ def register(sub: Subcommands) -> None:
 
 def cmd_reconcile_list(args: argparse.Namespace) -> int:
     conn = open_store(data_config(args))
-    items = reconcile.list_followups(conn, include_handled=args.all)
+    items = store.list_followups(conn, include_handled=args.all)
     lines = []
     for f in items:
         handled = f"  (handled {f.handled_at})" if f.handled_at else ""
@@ -32,7 +32,7 @@ def cmd_reconcile_list(args: argparse.Namespace) -> int:
 
 def cmd_reconcile_done(args: argparse.Namespace) -> int:
     conn = open_store(data_config(args))
-    handled = reconcile.mark_handled(conn, args.id)
+    handled = store.mark_handled(conn, args.id)
     if handled or args.json:
         emit(args, {"id": args.id, "handled": handled}, f"followup {args.id} handled")
     if not handled:

@@ -296,14 +296,13 @@ def cache_checks(config: Config, now: datetime) -> tuple[list[Check], datetime |
         checks.append(ok("encryption", "SQLCipher (encrypted at rest)") if encrypted else Check(
             "encryption", Status.WARN, "the cache is a plain SQLite file", "データベースが暗号化されていません",
             "re-run install.sh (it creates the key credential; see docs/appliance.md)"))
-        pending, oldest = conn.execute(
-            "SELECT count(*), min(created_at) FROM outbox WHERE reconciled_at IS NULL").fetchone()
+        pending, oldest = store.pending_summary(conn)
         if pending and now - datetime.fromisoformat(oldest) > STALE_OUTBOX:
             checks.append(Check("outbox", Status.WARN, f"{pending} checks waiting since {oldest}",
                                 "オフラインで確認した記録がハブに届いていません", "the hub has not taken the outbox for a day: check the hub"))
         else:
             checks.append(ok("outbox", f"{pending} checks waiting for reconciliation"))
-        last_check = conn.execute("SELECT max(at) FROM audit").fetchone()[0]
+        last_check = store.last_check_at(conn)
         if last_check:
             seen = datetime.fromisoformat(last_check)
             newest = max(newest, seen) if newest else seen

@@ -22,7 +22,7 @@ from madoguchi.edge import store
 from madoguchi.edge.verdict import OnlineAnswer
 from madoguchi.sync.hub import ingest
 from madoguchi.sync.hub import repository as hub
-from madoguchi.sync.hub import store as hub_store
+from madoguchi.sync.hub import store as hubstore
 from madoguchi.sync.hub.repository import HubPaths
 from madoguchi.sync.hub.upstream.base import NumbersQuery, Upstream, UpstreamError
 from madoguchi.sync.tables import QUALIFICATION_TABLE
@@ -55,13 +55,7 @@ def remember(paths: HubPaths, facility: str, answers: Iterable[OnlineAnswer]) ->
     try:
         ingest.name_insurers(conn, ingest.insurer_names(records))
         with store.transaction(conn):
-            current = {}
-            ids = list(rows)
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                current |= {r[0]: tuple(r) for r in conn.execute(
-                    f"SELECT {', '.join(store.COLUMN_NAMES)} FROM qualification WHERE record_id IN "
-                    f"({', '.join('?' * len(chunk))})", chunk)}
+            current = {r[0]: tuple(r) for r in store.rows_by_key(conn, QUALIFICATION_TABLE.name, list(rows))}
             changed = [row for key, row in rows.items() if current.get(key) != tuple(row)]
             return hub.change(conn, QUALIFICATION_TABLE, changed, []) if changed else 0
     finally:
@@ -73,15 +67,11 @@ def roster_queries(paths: HubPaths, facility: str) -> list[NumbersQuery]:
     of the レセコン's roster (`madoguchi hub import roster.csv`) by the numbers it knows."""
     conn = hub.open_facility_store(paths, facility)
     try:
-        listed = hub_store.roster_numbers(conn)
-        rows = conn.execute(
-            "SELECT insurer_number, symbol, number, branch, birth_date, patient_id FROM qualification q "
-            "WHERE qualification_date = (SELECT max(qualification_date) FROM qualification p "
-            "WHERE p.patient_id = q.patient_id) GROUP BY patient_id ORDER BY patient_id").fetchall()
+        listed = hubstore.roster_numbers(conn)
+        rows = hubstore.latest_numbers(conn)
     finally:
         conn.close()
-    return ([NumbersQuery(i, s, n, date.fromisoformat(b), br, pid) for i, s, n, br, b, pid in rows]
-            + [NumbersQuery(i, s, n, b, br, pid) for i, s, n, br, b, pid in listed])
+    return [NumbersQuery(i, s, n, b, br, pid) for i, s, n, br, b, pid in rows + listed]
 
 
 def read_scheduled(path: Path) -> tuple[list[NumbersQuery], int]:
@@ -176,7 +166,6 @@ def _by_facility(paths: HubPaths, answers: list[OnlineAnswer]) -> dict[str, list
 def _knows(paths: HubPaths, facility: str, patient_ids: set[str]) -> bool:
     conn = hub.open_facility_store(paths, facility)
     try:
-        return conn.execute(f"SELECT 1 FROM qualification WHERE patient_id IN ({', '.join('?' * len(patient_ids))}) "
-                            "LIMIT 1", sorted(patient_ids)).fetchone() is not None
+        return hubstore.knows_patients(conn, patient_ids)
     finally:
         conn.close()

@@ -13,6 +13,7 @@ from datetime import date
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.model import DocumentKind, Validity
 from madoguchi.edge.verdict import CheckRequest, Method, Outcome, Source, decide
@@ -379,10 +380,10 @@ def test_the_desk_decides_through_the_terminal(adapter, terminal, populated, pop
     request = CheckRequest(Method.NUMBERS, DocumentKind.ELIGIBILITY_CERTIFICATE, sample["insurer_number"],
                            sample["symbol"], sample["number"], sample["branch"],
                            date.fromisoformat(sample["birth_date"]))
-    verdict = decide(request, conn, Policy(), NOW, online_source(adapter))
+    verdict = decide(request, store.Lookup(conn), Policy(), NOW, online_source(adapter))
     assert (verdict.source, verdict.outcome, verdict.validity) == (Source.ONLINE, Outcome.NG, Validity.INVALID)
     terminal.mode = "hostile"
-    verdict = decide(request, conn, Policy(), NOW, online_source(adapter))
+    verdict = decide(request, store.Lookup(conn), Policy(), NOW, online_source(adapter))
     assert verdict.source == Source.CACHE  # a bad answer counts as no answer
     card = CheckRequest(Method.CARD, card_link="card-link-1")
-    assert decide(card, conn, Policy(), NOW, online_source(adapter)).source == Source.CACHE
+    assert decide(card, store.Lookup(conn), Policy(), NOW, online_source(adapter)).source == Source.CACHE

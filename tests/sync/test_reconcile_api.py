@@ -15,7 +15,7 @@ import requests
 from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.desk import run_check
-from madoguchi.edge.reconcile import list_followups
+from madoguchi.edge.store import list_followups
 from madoguchi.sync.device.client import load_device_config, sync_once
 from madoguchi.sync.device.hubclient import HubClient
 from madoguchi.sync.device.upload import upload_outbox
