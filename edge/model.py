@@ -45,7 +45,7 @@ class QualificationRecord:
     name_kana: str  # 氏名カナ
     birth_date: date  # 生年月日
     sex: int  # 1 男, 2 女
-    qualification_date: date  # 資格取得年月日
+    qualification_date: date | None  # 資格取得年月日 (None: the answer did not say, older terminals)
     as_of: datetime  # when the national system last confirmed this record (UTC)
     name_other: str = ""  # 氏名（その他）: 通称 etc.
     address: str | None = None  # 住所 (None when 不開示)
@@ -66,6 +66,25 @@ class QualificationRecord:
     validity: Validity = Validity.VALID  # as last answered by the national system
     patient_id: str = ""  # 診察券番号 / 照会番号 of this facility
     card_link: str = ""  # keyed hash of the card's auth certificate
+    # Fields of newer terminal answers (docs/domain.md §5, §10); not kept in the device's table yet.
+    name_other_kana: str = ""  # 氏名カナ（その他）
+    sex2: int = 0  # 性別2: the 表記 the insurer prints when it differs from 性別1
+    certificate_issued_on: date | None = None  # 被保険者証交付年月日
+    prescription_issue: str = ""  # 処方箋発行形態 chosen on the reader: "1" 電子処方箋, "2" 紙
+    limit_certificate: str = ""  # 限度額適用認定証区分: 01, 02, 03 (LIMIT_CERTIFICATES)
+    limit_issued_on: date | None = None
+    limit_valid_from: date | None = None
+    limit_valid_until: date | None = None
+    limit_long_term_from: date | None = None  # 長期入院該当年月日 (標準負担額減額: >90 days)
+    limit_certificate_changed: bool = False  # batch answers: the 限度額 information changed
+    specific_disease_certificates: tuple[SpecificDiseaseCertificate, ...] = ()  # 特定疾病療養受療証
+    # Consent given on the reader (0 not given, 1 given, 2/3 other states; "" not answered).
+    consent_limit: str = ""  # 限度額適用認定証 information
+    consent_specific_diseases: str = ""  # 特定疾病療養受療証 information
+    consent_checkups: str = ""  # 特定健診 information
+    consent_medication: str = ""  # 薬剤 information
+    consent_diagnosis: str = ""  # 診療 information
+    consent_operation: str = ""  # 手術 information
 
     @property
     def personal_family_ja(self) -> str:
@@ -75,13 +94,21 @@ class QualificationRecord:
     def limit_class_ja(self) -> str:
         return LIMIT_CLASSES.get(self.limit_class, "")
 
+    @property
+    def limit_certificate_ja(self) -> str:
+        return LIMIT_CERTIFICATES.get(self.limit_certificate, self.limit_certificate)
+
+    @property
+    def prescription_issue_ja(self) -> str:
+        return PRESCRIPTION_ISSUE.get(self.prescription_issue, "")
+
     def validity_on(self, day: date) -> Validity:
         """Validity on a given day: a loss or an end of validity that has come counts."""
         if self.validity != Validity.VALID:
             return self.validity
         if self.disqualification_date and day >= self.disqualification_date:
             return Validity.INVALID
-        if day < self.qualification_date:
+        if self.qualification_date and day < self.qualification_date:
             return Validity.INVALID
         if self.valid_until and day > self.valid_until:
             return Validity.INVALID
@@ -106,6 +133,7 @@ class QualificationRecord:
                 data[key] = value.isoformat()
         data["validity"] = int(self.validity)
         data["specific_diseases"] = list(self.specific_diseases)
+        data["specific_disease_certificates"] = [c.to_json() for c in self.specific_disease_certificates]
         return data
 
     @classmethod
@@ -119,9 +147,29 @@ class QualificationRecord:
         return cls(**kwargs)
 
 
+@dataclass(frozen=True)
+class SpecificDiseaseCertificate:
+    """特定疾病療養受療証 as the terminal answers it (SpecificDiseasesCertificateInfo)."""
+
+    disease: str  # 認定疾病 (name, or the code when unknown)
+    issued_on: date | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    self_pay_yen: int | None = None  # 自己負担限度額 a month (10,000 or 20,000 yen)
+
+    def to_json(self) -> dict:
+        return {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> SpecificDiseaseCertificate:
+        return cls(**{k: date.fromisoformat(v) if k != "disease" and isinstance(v, str) else v
+                       for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
 _DATE_FIELDS = {
     "birth_date", "qualification_date", "disqualification_date", "valid_from",
-    "valid_until", "elderly_valid_from", "elderly_valid_until",
+    "valid_until", "elderly_valid_from", "elderly_valid_until", "certificate_issued_on",
+    "limit_issued_on", "limit_valid_from", "limit_valid_until", "limit_long_term_from",
 }
 
 
@@ -136,7 +184,10 @@ def _coerce(name: str, value):
         return Validity(int(value))
     if name == "specific_diseases":
         return tuple(json.loads(value) if isinstance(value, str) else value)
-    if name in ("preschool", "nondisclosure"):
+    if name == "specific_disease_certificates":
+        return tuple(c if isinstance(c, SpecificDiseaseCertificate) else SpecificDiseaseCertificate.from_json(c)
+                     for c in value)
+    if name in ("preschool", "nondisclosure", "limit_certificate_changed"):
         return bool(value)
     return value
 
@@ -148,6 +199,10 @@ LIMIT_CLASSES = {
     "B05": "低所得Ⅱ", "B06": "低所得Ⅰ", "B07": "低所得Ⅰ（老福）", "B08": "低所得Ⅰ（境）",
     "B09": "一般Ⅱ", "B10": "一般Ⅰ",
 }
+# 限度額適用認定証区分 (hangilc/myclinic-ts onshi-result codes).
+LIMIT_CERTIFICATES = {"01": "限度額適用認定証", "02": "限度額適用・標準負担額減額認定証", "03": "標準負担額減額認定証"}
+# 処方箋発行形態: what the patient chose on the reader (a pharmacy meets both every day).
+PRESCRIPTION_ISSUE = {"1": "電子処方箋", "2": "紙の処方箋"}
 
 
 # ---- copay by age (the 申立 provisional rules, 保発0710第1号) -------------------

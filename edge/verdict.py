@@ -291,14 +291,18 @@ def answer_from(matched: list[QualificationRecord], history: list[QualificationR
         return OnlineAnswer(Validity.MULTIPLE, tuple(matched))
     valid_matched = [r for r in matched if r.validity_on(today) == Validity.VALID]
     if valid_matched:
-        chosen = max(valid_matched, key=lambda r: r.qualification_date)
+        chosen = max(valid_matched, key=_started)
         return OnlineAnswer(Validity.VALID, (chosen,), chosen.as_of)
-    latest = max(matched, key=lambda r: r.qualification_date)
+    latest = max(matched, key=_started)
     newer = [r for r in history if r.validity_on(today) == Validity.VALID and r.record_id != latest.record_id]
     if newer:
-        return OnlineAnswer(Validity.INVALID_NEWER_EXISTS, (latest, max(newer, key=lambda r: r.qualification_date)),
+        return OnlineAnswer(Validity.INVALID_NEWER_EXISTS, (latest, max(newer, key=_started)),
                             latest.as_of)
     return OnlineAnswer(latest.validity_on(today), (latest,), latest.as_of)
+
+
+def _started(record: QualificationRecord) -> date:
+    return record.qualification_date or date.min  # an older terminal may not say
 
 
 def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, conn, policy: Policy,
