@@ -286,14 +286,18 @@ class DocumentKind(str, Enum):
     LEGACY_CARD = "legacy_card"  # 健康保険証（従来）
     DECLARATION = "declaration"  # 被保険者資格申立書
     PRESCRIPTION = "prescription"  # 処方箋のQR（院外処方箋・電子処方箋の控え）: numbers only
+    PATIENT_CARD = "patient_card"  # 診察券: finds the patient, proves nothing
 
 
 @dataclass(frozen=True)
 class DocumentRule:
-    """What a document is worth at the desk."""
+    """What a document is worth at the desk (docs/domain.md §2; README "Documents")."""
 
     label_ja: str
-    requires_card: bool = False  # only together with the マイナンバーカード
+    is_document: bool = True  # False: finds the patient, but a document must still be shown
+    usable_from: date | None = None  # not accepted before this day
+    requires_card: bool = False  # only together with the マイナンバーカード...
+    phone_instead_of_card: bool = False  # ...or on the スマホ保険証 phone that cannot be read
     honours_printed_validity: bool = False  # refused after the 有効期限 printed on it
     printed_validity_at_most: date | None = None  # a law capped every printed validity
     expired_accepted_until: date | None = None  # after expiry, still accepted until...
@@ -302,10 +306,12 @@ class DocumentRule:
 
 DOCUMENT_RULES: dict[DocumentKind, DocumentRule] = {
     DocumentKind.MYNA_CARD: DocumentRule("マイナ保険証"),
-    DocumentKind.SMARTPHONE: DocumentRule("スマホ保険証"),
+    # Its own スマホ用電子証明書 (its own card link); usable as 保険証 from 2025-09-19.
+    DocumentKind.SMARTPHONE: DocumentRule("スマホ保険証", usable_from=date(2025, 9, 19)),
     DocumentKind.ELIGIBILITY_CERTIFICATE: DocumentRule("資格確認書", honours_printed_validity=True),
-    DocumentKind.NOTICE: DocumentRule("資格情報のお知らせ", requires_card=True),
-    DocumentKind.PORTAL: DocumentRule("マイナポータル資格情報画面", requires_card=True),
+    # 70+: the notice prints the 負担割合 with its own 有効期限 (the ratio changes every August).
+    DocumentKind.NOTICE: DocumentRule("資格情報のお知らせ", requires_card=True, honours_printed_validity=True),
+    DocumentKind.PORTAL: DocumentRule("マイナポータル資格情報画面", requires_card=True, phone_instead_of_card=True),
     # No new issue since 2024-12-02, all expired by 2025-12-01; 事務連絡 2025-11-12 let
     # expired cards be accepted after an online check by numbers until 2026-03-31.
     DocumentKind.LEGACY_CARD: DocumentRule(
@@ -316,10 +322,20 @@ DOCUMENT_RULES: dict[DocumentKind, DocumentRule] = {
         expired_needs_online=True,
     ),
     DocumentKind.DECLARATION: DocumentRule("被保険者資格申立書"),
-    # Not an insurance document: it carries the numbers the prescriber used, which are
-    # checked online (or against the cache) like a 資格確認書's, with no printed validity.
-    DocumentKind.PRESCRIPTION: DocumentRule("処方箋（QRの番号）"),
+    # Not insurance documents: they carry the numbers (or the id) to look the patient up with;
+    # the patient's マイナ保険証 or 資格確認書 is still what is checked (docs/domain.md §3, §7).
+    DocumentKind.PRESCRIPTION: DocumentRule("処方箋（QRの番号）", is_document=False),
+    DocumentKind.PATIENT_CARD: DocumentRule("診察券", is_document=False),
 }
+
+
+def grace_until(expiry: date) -> date:
+    """Last day a マイナ保険証 still works after its certificate (or the card itself) expired:
+    the end of the month three months after the expiry (a February expiry works to the end of
+    May; MHLW newpage_50657, docs/domain.md §2)."""
+    year, month = expiry.year + (expiry.month + 3 - 1) // 12, (expiry.month + 3 - 1) % 12 + 1
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return following - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -335,14 +351,26 @@ def judge_document(
     day: date,
     card_presented: bool = False,
     printed_valid_until: date | None = None,
+    phone_presented: bool = False,
 ) -> DocumentDecision:
-    """Whether a presented document may be used today, and on what condition."""
+    """Whether a presented document may be used today, and on what condition.
+
+    phone_presented: the screen is shown on the patient's スマホ保険証 phone, which could not be
+    read (the phone stands in for the card)."""
     rule = DOCUMENT_RULES[kind]
-    if rule.requires_card and not card_presented:
+    if rule.usable_from and day < rule.usable_from:
         return DocumentDecision(
             False,
-            reason_en=f"{kind.value} is valid only together with the My Number Card",
-            reason_ja=f"{rule.label_ja}はマイナンバーカードと一緒に提示された場合のみ使えます",
+            reason_en=f"{kind.value} is accepted only from {rule.usable_from}",
+            reason_ja=f"{rule.label_ja}は{rule.usable_from}から使えます",
+        )
+    if rule.requires_card and not (card_presented or (rule.phone_instead_of_card and phone_presented)):
+        with_phone = "（またはスマホ保険証のスマートフォン）" if rule.phone_instead_of_card else ""
+        return DocumentDecision(
+            False,
+            reason_en=f"{kind.value} is valid only together with the My Number Card"
+            + (" or on the patient's smartphone 保険証" if rule.phone_instead_of_card else ""),
+            reason_ja=f"{rule.label_ja}はマイナンバーカード{with_phone}と一緒に提示された場合のみ使えます",
         )
     if not rule.honours_printed_validity:
         return DocumentDecision(True)
@@ -366,5 +394,6 @@ def judge_document(
         False,
         reason_en=f"{kind.value} expired on {valid_until} and can no longer be used",
         reason_ja=f"{rule.label_ja}は有効期限（{valid_until}）を過ぎているため使えません。"
-        "マイナ保険証か資格確認書の提示をお願いしてください",
+        + ("新しいお知らせか、マイナポータルの資格情報画面をお願いしてください" if kind == DocumentKind.NOTICE
+           else "マイナ保険証か資格確認書の提示をお願いしてください"),
     )

@@ -265,7 +265,7 @@ def check_request(result: ScanResult, document: DocumentKind | None = None,
     """The CheckRequest for a scan that identifies a patient; InputError (with the scan's
     message) for one that does not, or that lacks what a check needs."""
     if result.kind == ScanKind.PATIENT_CARD:
-        return CheckRequest(Method.PATIENT_ID, document or DocumentKind.ELIGIBILITY_CERTIFICATE,
+        return CheckRequest(Method.PATIENT_ID, document or DocumentKind.PATIENT_CARD,
                             patient_id=result.patient_id, card_presented=card_presented)
     data = result.prescription
     if data is None:
@@ -290,4 +290,5 @@ def check_request(result: ScanResult, document: DocumentKind | None = None,
         Method.QR, document or DocumentKind.PRESCRIPTION,
         insurer_number=data.insurer_number, symbol=data.symbol, number=data.number, branch=data.branch,
         birth_date=data.birth_date, card_presented=card_presented, input_warnings=result.warnings,
+        public_funds=tuple((f.payer_number, f.recipient_number) for f in data.public_funds),
     )
