@@ -162,8 +162,11 @@ class SpecificDiseaseCertificate:
 
     @classmethod
     def from_json(cls, data: dict) -> SpecificDiseaseCertificate:
-        return cls(**{k: date.fromisoformat(v) if k != "disease" and isinstance(v, str) else v
-                       for k, v in data.items() if k in cls.__dataclass_fields__})
+        def day(key: str) -> date | None:
+            return date.fromisoformat(data[key]) if data.get(key) else None
+
+        return cls(str(data["disease"]), day("issued_on"), day("valid_from"), day("valid_until"),
+                   data.get("self_pay_yen"))
 
 
 _DATE_FIELDS = {

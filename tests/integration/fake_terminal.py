@@ -248,16 +248,27 @@ def _result(r: QualificationRecord, reference: str) -> list[tuple]:
         if r.elderly_valid_until:
             elderly.insert(1, ("ElderlyRecipientValidEndDate", _day(r.elderly_valid_until)))
         fields.append(("ElderlyRecipientCertificateInfo", elderly))
+    if r.consent_limit:
+        fields.append(("LimitApplicationCertificateRelatedConsFlg", r.consent_limit))
     if r.limit_class:
-        fields.append(("LimitApplicationCertificateRelatedConsFlg", "1"))
-        fields.append(("LimitApplicationCertificateRelatedInfo",
-                       [("LimitApplicationCertificateClassification", "01"),
-                        ("LimitApplicationCertificateClassificationFlag", r.limit_class)]))
-    if r.specific_diseases:
+        limit = [("LimitApplicationCertificateClassification", r.limit_certificate or "01"),
+                 ("LimitApplicationCertificateClassificationFlag", r.limit_class)]
+        if r.limit_valid_from:
+            limit.append(("LimitApplicationCertificateValidStartDate", _day(r.limit_valid_from)))
+        if r.limit_valid_until:
+            limit.append(("LimitApplicationCertificateValidEndDate", _day(r.limit_valid_until)))
+        fields.append(("LimitApplicationCertificateRelatedInfo", limit))
+    if r.specific_disease_certificates:
         fields.append(("SpecificDiseasesCertificateList",
                        [("SpecificDiseasesCertificateInfo",
-                         [("SpecificDiseasesDiseaseCategory", DISEASE_CODES.get(d, "1"))])
-                        for d in r.specific_diseases]))
+                         [("SpecificDiseasesDiseaseCategory", DISEASE_CODES.get(c.disease, "1"))]
+                         + ([("SpecificDiseasesValidStartDate", _day(c.valid_from))] if c.valid_from else [])
+                         + ([("SpecificDiseasesSelfPay", str(c.self_pay_yen))] if c.self_pay_yen else []))
+                        for c in r.specific_disease_certificates]))
+    if r.consent_medication:
+        fields.append(("PharmacistsInfoConsFlg", r.consent_medication))
     if reference:
         fields.append(("ReferenceNumber", reference))
+    if r.prescription_issue:  # as the SmartKarte-style serializer places it: last in the result
+        fields.append(("PrescriptionIssueSelect", r.prescription_issue))
     return fields

@@ -407,3 +407,21 @@ def test_the_desk_decides_through_the_terminal(adapter, terminal, populated, pop
     assert verdict.source == Source.CACHE  # a bad answer counts as no answer
     card = CheckRequest(Method.CARD, card_link="card-link-1")
     assert decide(card, conn, Policy(), NOW, online_source(adapter)).source == Source.CACHE
+
+
+def test_newer_result_fields_round_trip(adapter, population_records):
+    # The simulator's records carry 処方箋発行形態, the 限度額 certificate with its dates and consent
+    # flags; the fake terminal writes them as the public clients place them (tests/unit/
+    # test_upstream_xml_sources.py) and the adapter reads them back.
+    def current(r: dict) -> bool:
+        return r["registered_on"] <= TODAY.isoformat() and r["disqualification_date"] is None
+
+    limited = next(r for r in population_records if current(r) and r.get("limit_certificate")
+                   and r.get("prescription_issue"))
+    record = adapter.check(query(limited), TIMEOUT).records[0]
+    assert (record.limit_class, record.limit_certificate) == (limited["limit_class"], limited["limit_certificate"])
+    assert record.limit_valid_until == date.fromisoformat(limited["limit_valid_until"])
+    assert (record.prescription_issue, record.consent_limit) == (limited["prescription_issue"], limited["consent_limit"])
+    plain = next(r for r in population_records if current(r) and not r.get("prescription_issue"))
+    record = adapter.check(query(plain), TIMEOUT).records[0]
+    assert (record.prescription_issue, record.consent_limit, record.limit_certificate) == ("", "", "")
