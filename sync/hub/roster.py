@@ -70,7 +70,8 @@ def roster_queries(paths: HubPaths, facility: str) -> list[NumbersQuery]:
     try:
         rows = conn.execute(
             "SELECT insurer_number, symbol, number, branch, birth_date, patient_id FROM qualification q "
-            "WHERE qualification_date = (SELECT max(qualification_date) FROM qualification p "
+            "WHERE coalesce(qualification_date, '') = (SELECT max(coalesce(qualification_date, '')) "
+            "FROM qualification p "
             "WHERE p.patient_id = q.patient_id) GROUP BY patient_id ORDER BY patient_id").fetchall()
     finally:
         conn.close()
