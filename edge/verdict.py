@@ -426,6 +426,9 @@ def _record_warnings(record: QualificationRecord) -> list[Warning]:
     if record.nondisclosure:
         result.append(Warning("nondisclosure", "不開示：住所などは表示されません。本人確認は慎重に",
                               "restricted record (不開示): address withheld"))
+    if record.consent_limit == "0":
+        result.append(Warning("limit_not_shared", "限度額情報の提供に同意がありません（区分がないとは限りません）",
+                              "no consent to share 限度額 information: its absence says nothing"))
     return result
 
 

@@ -12,7 +12,7 @@ from madoguchi.edge.config import Policy
 from madoguchi.edge.model import DocumentKind, Validity, grace_until, judge_document
 from madoguchi.edge.qr.codes import check_request, classify
 from madoguchi.edge.qr.jahis import build_jahis
-from madoguchi.edge.verdict import CheckRequest, Method, Outcome, decide
+from madoguchi.edge.verdict import CheckRequest, Method, OnlineAnswer, Outcome, decide
 from madoguchi.sim.documents import SAMPLE_PERSON, prescription_from_person
 
 from tests.conftest import NOW, TODAY
@@ -147,3 +147,20 @@ def test_the_verdict_echoes_the_request_it_checked(populated, population_samples
         sample["insurer_number"], sample["symbol"], sample["number"], sample["branch"], sample["birth_date"])
     assert echoed["public_funds"] == [{"payer_number": "12131015", "recipient_number": "1234566"}]
     assert echoed["card"] is True and "secret-hash" not in str(echoed)  # the link's presence, never its value
+
+
+def test_no_consent_to_share_the_limit_class_is_said(populated, population_samples):
+    _, conn = populated
+    sample = population_samples["valid"]
+    request = CheckRequest(Method.NUMBERS, DocumentKind.ELIGIBILITY_CERTIFICATE, insurer_number=sample["insurer_number"],
+                           symbol=sample["symbol"], number=sample["number"], branch=sample["branch"],
+                           birth_date=date.fromisoformat(sample["birth_date"]))
+    answer = decide(request, conn, POLICY, NOW)
+
+    def online(consent: str):
+        record = replace(answer.record, consent_limit=consent)
+        return lambda _request, _budget: OnlineAnswer(Validity.VALID, (record,), NOW)
+
+    refused = decide(request, conn, POLICY, NOW, online("0"))
+    assert "limit_not_shared" in [w.code for w in refused.warnings]
+    assert "limit_not_shared" not in [w.code for w in decide(request, conn, POLICY, NOW, online("1")).warnings]
