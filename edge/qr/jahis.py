@@ -206,7 +206,7 @@ def _get(values: list[str], index: int) -> str:
 
 def _institution(values, version, fields, funds, warnings, today) -> None:
     # 種別, コード, 都道府県, 名称; some generators leave out the one-digit 種別 (`1,9709999,名称`).
-    if len(_get(values, 0)) > 1 and _get(values, 0).isdigit():
+    if len(_get(values, 0)) == 7 and _get(values, 0).isascii() and _get(values, 0).isdigit():  # a 7-digit code
         values = [""] + values
         if not (len(_get(values, 2)) == 2 and _get(values, 2).isdigit()):
             values.insert(2, "")

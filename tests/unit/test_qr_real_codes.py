@@ -44,6 +44,9 @@ def test_record_1_without_its_kind_field(encoding):
     assert data.name == "テスト 花子" and data.name_kana == "テスト　ハナコ" and data.birth_date == date(1990, 1, 1)
     with_prefecture, _ = parsed(RXPARSER.format(insurer="06139990").replace("1,9709999,", "1,9709999,26,"), encoding)
     assert (with_prefecture.institution_code, with_prefecture.institution_prefecture) == ("9709999", "26")
+    standard, _ = parsed(RXPARSER.format(insurer="06139990").replace("1,9709999,", "1,1,9709999,26,"), encoding)
+    assert (standard.institution_code, standard.institution_prefecture, standard.institution_name) == (
+        "9709999", "26", "テスト医療センター")
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
