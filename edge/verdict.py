@@ -16,25 +16,26 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime
 from enum import Enum
 from typing import Any, Protocol
 
 from madoguchi.edge.config import Policy
 from madoguchi.edge.model import (
+    DOCUMENT_RULES,
     DocumentKind,
     IncomeClass,
     QualificationRecord,
     Validity,
     age_band_ja,
     copay_by_age,
+    grace_until,
     judge_document,
 )
 
 log = logging.getLogger(__name__)
 
-CERTIFICATE_GRACE = timedelta(days=92)  # the card still works 3 months after its cert expires
 UNREPRESENTABLE_MARKS = ("●", "■")
 
 
@@ -89,11 +90,31 @@ class CheckRequest:
     birth_date: date | None = None
     card_link: str = ""
     card_presented: bool = False  # the My Number Card was shown with a notice / portal screen
+    phone_presented: bool = False  # the portal screen is on the patient's unreadable スマホ保険証 phone
     printed_valid_until: date | None = None  # 有効期限 printed on the document
-    certificate_not_after: date | None = None  # the card's auth certificate expiry
+    certificate_not_after: date | None = None  # the card's (or phone's) auth certificate expiry
+    card_valid_until: date | None = None  # the card's own 有効期限, printed on its face
     patient_id: str = ""
     declaration: Declaration | None = None
+    public_funds: tuple[tuple[str, str], ...] = ()  # (公費負担者番号, 受給者番号) as read, e.g. from a QR
     input_warnings: tuple[str, ...] = ()  # from QR parsing etc., shown as they are
+
+    def echo(self) -> dict[str, Any]:
+        """What was checked, for the verdict's JSON (a cache miss shows what was tried). Never
+        logged: it holds the numbers. The card link is a keyed hash; only its presence is shown."""
+        def day(value: date | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "method": self.method.value, "document": self.document.value,
+            "insurer_number": self.insurer_number, "symbol": self.symbol, "number": self.number,
+            "branch": self.branch, "birth_date": day(self.birth_date), "patient_id": self.patient_id,
+            "card": bool(self.card_link), "card_presented": self.card_presented,
+            "phone_presented": self.phone_presented, "printed_valid_until": day(self.printed_valid_until),
+            "certificate_not_after": day(self.certificate_not_after), "card_valid_until": day(self.card_valid_until),
+            "public_funds": [{"payer_number": payer, "recipient_number": recipient}
+                             for payer, recipient in self.public_funds],
+        }
 
     def personal_inputs(self) -> dict[str, Any]:
         """The personal inputs, for keyed hashing and the outbox."""
@@ -184,6 +205,7 @@ class Verdict:
     provisional_copay: bool = False  # 申立: charged provisionally, to be settled
     warnings: tuple[Warning, ...] = ()
     next_steps_ja: tuple[str, ...] = ()
+    request: dict[str, Any] | None = None  # CheckRequest.echo() of the request decided
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -202,6 +224,7 @@ class Verdict:
             "newer_record": self.newer_record.to_json() if self.newer_record else None,
             "warnings": [asdict(w) for w in self.warnings],
             "next_steps_ja": list(self.next_steps_ja),
+            "request": self.request,
         }
 
 
@@ -213,10 +236,17 @@ def decide(
     online: OnlineSource | None = None,
 ) -> Verdict:
     """Decide the verdict for one check. `now` is timezone-aware (UTC)."""
+    verdict = _decide(request, lookup, policy, now, online)
+    return replace(_needs_document(verdict, request), request=request.echo())
+
+
+def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: datetime,
+            online: OnlineSource | None) -> Verdict:
     today = now.astimezone(policy.timezone).date()
     warnings: list[Warning] = [Warning("input", w, w) for w in request.input_warnings]
 
-    document = judge_document(request.document, today, request.card_presented, request.printed_valid_until)
+    document = judge_document(request.document, today, request.card_presented, request.printed_valid_until,
+                              request.phone_presented)
     if not document.accepted:
         return _confirm("document_refused", document.reason_ja, document.reason_en, warnings,
                         ("マイナ保険証、資格確認書のいずれかの提示をお願いしてください",
@@ -235,20 +265,24 @@ def decide(
                 next_steps_ja=("カードは使えません。資格確認書か申立書で受け付けてください",
                                "証明書の再発行は市区町村窓口でできることをお伝えください"),
             )
-    if request.certificate_not_after:
-        if today > request.certificate_not_after + CERTIFICATE_GRACE:
+    for expiry, what_ja, what_en in ((request.certificate_not_after, "電子証明書", "certificate"),
+                                     (request.card_valid_until, "カード", "card")):
+        if expiry is None:
+            continue
+        grace = grace_until(expiry)
+        if today > grace:
             return _confirm(
-                "certificate_expired",
-                f"電子証明書の有効期限（{request.certificate_not_after}）から3か月を過ぎています",
-                f"the card's certificate expired on {request.certificate_not_after}, beyond the 3-month grace",
+                f"{what_en}_expired",
+                f"{what_ja}の有効期限（{expiry}）から3か月後の月末（{grace}）を過ぎています",
+                f"the {what_en} expired on {expiry}; its grace ended on {grace}",
                 warnings, ("資格確認書か、お知らせ・マイナポータル画面の番号で確認してください",
-                           "証明書の更新は市区町村窓口でできることをお伝えください"))
-        if today > request.certificate_not_after:
+                           f"{what_ja}の更新は市区町村窓口でできることをお伝えください"))
+        if today > expiry:
             warnings.append(Warning(
-                "certificate_grace",
-                f"電子証明書の有効期限が切れています（{request.certificate_not_after}）。"
-                "3か月間は使えますが、市区町村窓口で更新するようお伝えください",
-                f"certificate expired on {request.certificate_not_after}: inside the 3-month grace, renew it",
+                f"{what_en}_grace",
+                f"{what_ja}の有効期限が切れています（{expiry}）。{grace}までは使えますが、"
+                "市区町村窓口で更新するようお伝えください",
+                f"{what_en} expired on {expiry}: usable until {grace}, renew it",
             ))
 
     if request.method == Method.DECLARATION:
@@ -266,7 +300,7 @@ def decide(
                             ("マイナ保険証か資格確認書の提示をお願いしてください",))
         answer = _from_cache(request, lookup, today)
 
-    return _judge(answer, source, policy, now, today, warnings)
+    return _judge(answer, source, request, policy, now, today, warnings)
 
 
 def _ask_online(online: OnlineSource, request: CheckRequest, budget: float) -> OnlineAnswer | None:
@@ -310,18 +344,22 @@ def answer_from(matched: list[QualificationRecord], history: list[QualificationR
         return OnlineAnswer(Validity.MULTIPLE, tuple(matched))
     valid_matched = [r for r in matched if r.validity_on(today) == Validity.VALID]
     if valid_matched:
-        chosen = max(valid_matched, key=lambda r: r.qualification_date)
+        chosen = max(valid_matched, key=_started)
         return OnlineAnswer(Validity.VALID, (chosen,), chosen.as_of)
-    latest = max(matched, key=lambda r: r.qualification_date)
+    latest = max(matched, key=_started)
     newer = [r for r in history if r.validity_on(today) == Validity.VALID and r.record_id != latest.record_id]
     if newer:
-        return OnlineAnswer(Validity.INVALID_NEWER_EXISTS, (latest, max(newer, key=lambda r: r.qualification_date)),
+        return OnlineAnswer(Validity.INVALID_NEWER_EXISTS, (latest, max(newer, key=_started)),
                             latest.as_of)
     return OnlineAnswer(latest.validity_on(today), (latest,), latest.as_of)
 
 
-def _judge(answer: OnlineAnswer, source: Source, policy: Policy, now: datetime, today: date,
-           warnings: list[Warning]) -> Verdict:
+def _started(record: QualificationRecord) -> date:
+    return record.qualification_date or date.min  # an older terminal may not say
+
+
+def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: Policy, now: datetime,
+           today: date, warnings: list[Warning]) -> Verdict:
     record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
     as_of = answer.as_of or (record.as_of if record else None)
     age = int((now - as_of).total_seconds()) if as_of else None
@@ -348,6 +386,13 @@ def _judge(answer: OnlineAnswer, source: Source, policy: Policy, now: datetime, 
                                           "ネットワーク回復後に自動で再確認されます"))
         return Verdict(Outcome.OK, "valid", "確認OK：資格は有効です", "insured: qualification valid",
                        copay_percent=copay, warnings=tuple(warnings), **common)
+    if v == Validity.NOT_FOUND and request.document == DocumentKind.SMARTPHONE and request.card_link:
+        return Verdict(Outcome.CONFIRM, "smartphone_unlinked",
+                       "要確認：このスマホ保険証はまだ紐付けがありません（カードとは別の証明書です）",
+                       "this phone's certificate is not linked (it is not the card's)", warnings=tuple(warnings),
+                       **common,
+                       next_steps_ja=("同じスマホでマイナポータルの資格情報画面を表示してもらい、番号で確認してください",
+                                      "マイナンバーカードをお持ちならカードで確認できます"))
     if v == Validity.NOT_FOUND and source == Source.CACHE:
         return Verdict(Outcome.CONFIRM, "cache_miss",
                        "要確認：オフラインのため確認できません（手元の情報に該当なし）",
@@ -377,6 +422,21 @@ def _judge(answer: OnlineAnswer, source: Source, policy: Policy, now: datetime, 
                    newer_record=newer, warnings=tuple(warnings), next_steps_ja=tuple(steps), **common)
 
 
+def _needs_document(verdict: Verdict, request: CheckRequest) -> Verdict:
+    """A prescription QR or a 診察券 finds the patient; it is not a document. A verdict from one
+    is never a bare 確認OK: it says which document the patient still has to show."""
+    rule = DOCUMENT_RULES[request.document]
+    if rule.is_document or verdict.outcome != Outcome.OK:
+        return verdict
+    return replace(
+        verdict, outcome=Outcome.CONFIRM, reason="document_needed",
+        headline_ja=f"要確認：資格は有効（{rule.label_ja}で照会）。保険の書類の確認が必要です",
+        headline_en=f"qualification valid, looked up by {request.document.value}: a document must still be shown",
+        next_steps_ja=("マイナ保険証（スマホ保険証）か資格確認書を提示してもらってください",
+                       "カードが読めないときは、お知らせかマイナポータル画面をカードと一緒に")
+        + verdict.next_steps_ja)
+
+
 def _record_warnings(record: QualificationRecord) -> list[Warning]:
     result = []
     if any(mark in record.name or mark in record.name_other for mark in UNREPRESENTABLE_MARKS):
@@ -385,6 +445,9 @@ def _record_warnings(record: QualificationRecord) -> list[Warning]:
     if record.nondisclosure:
         result.append(Warning("nondisclosure", "不開示：住所などは表示されません。本人確認は慎重に",
                               "restricted record (不開示): address withheld"))
+    if record.consent_limit == "0":
+        result.append(Warning("limit_not_shared", "限度額情報の提供に同意がありません（区分がないとは限りません）",
+                              "no consent to share 限度額 information: its absence says nothing"))
     return result
 
 
@@ -433,7 +496,10 @@ def format_verdict(verdict: Verdict) -> str:
         lines.append(f"  保険者: {r.insurer_name}（{r.insurer_number}）")
         lines.append(f"  記号・番号・枝番: {r.symbol or '-'}・{r.number}・{r.branch or '-'}  {r.personal_family_ja}")
         if r.limit_class:
-            lines.append(f"  限度額適用区分: {r.limit_class_ja}（{r.limit_class}）")
+            certificate = f"  {r.limit_certificate_ja}" if r.limit_certificate else ""
+            lines.append(f"  限度額適用区分: {r.limit_class_ja}（{r.limit_class}）{certificate}")
+        if r.prescription_issue_ja:
+            lines.append(f"  処方箋: {r.prescription_issue_ja}（患者さんの選択）")
         if r.specific_diseases:
             lines.append(f"  特定疾病: {'、'.join(r.specific_diseases)}")
     if verdict.copay_percent is not None:

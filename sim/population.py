@@ -84,6 +84,25 @@ class _Insurer:
     kind: str  # kyokai, kumiai, kyosai, kokuho, kouki
 
 
+def _newer_fields(rec: dict, since: date, today: date) -> None:
+    """Fields of newer terminal answers (docs/domain.md §5, §10), derived from the record id so
+    that the random stream (and every seeded population) stays as it was; set only when not empty."""
+    year = today.year if today >= date(today.year, 8, 1) else today.year - 1
+    if rec["limit_class"]:
+        rec["limit_certificate"] = "02" if rec["limit_class"] in ("B05", "B06") else "01"
+        rec["limit_valid_from"] = max(date(year, 8, 1), since).isoformat()
+        rec["limit_valid_until"] = date(year + 1, 7, 31).isoformat()
+    if rec["specific_diseases"]:
+        rec["specific_disease_certificates"] = [
+            {"disease": name, "valid_from": since.isoformat(), "self_pay_yen": 10000}
+            for name in rec["specific_diseases"]]
+    choice = rec["record_id"] % 4  # 処方箋発行形態 as chosen on the reader; none for half
+    if choice < 2:
+        rec["prescription_issue"] = "1" if choice == 0 else "2"
+        rec["consent_limit"] = "1" if rec["limit_class"] or rec["record_id"] % 3 else "0"
+        rec["consent_medication"] = "1" if rec["record_id"] % 5 else "0"
+
+
 class _Generator:
     def __init__(self, seed: int, today: date, now: datetime) -> None:
         self.rng = random.Random(seed)
@@ -203,6 +222,7 @@ class _Generator:
             rec["limit_class"] = self.rng.choice(("A03", "A04", "B04", "B05"))
         elif roll < 0.04:
             rec["specific_diseases"] = [self.rng.choice(("人工透析を要する慢性腎不全", "血友病"))]
+        _newer_fields(rec, since, self.today)
         return rec
 
     def person(self, sex: int, birth: date, surname: tuple[str, str], pref: str, income: str | None) -> dict:

@@ -191,7 +191,7 @@ def _record(row: Row) -> QualificationRecord:
         symbol=symbol, number=number, branch=branch, birth_date=d(birth_date),
         personal_family=personal_family, name=name, name_kana=name_kana,
         name_other=name_other or "", sex=sex, address=address, post_number=post_number,
-        qualification_date=d(qualification_date),
+        qualification_date=d(qualification_date) if qualification_date else None,
         disqualification_date=d(disqualification_date) if disqualification_date else None,
         loss_reason=loss_reason or "", card_classification=card_classification or "",
         valid_from=d(valid_from) if valid_from else None,

@@ -65,7 +65,7 @@ def build_request(args: argparse.Namespace) -> CheckRequest:
         return qr.request_from_files(args.qr_file, document, args.card_presented)
     valid_until = parse_birth_date(args.valid_until, today=date.max) if args.valid_until else None
     if args.patient_id:
-        return CheckRequest(Method.PATIENT_ID, document or DocumentKind.ELIGIBILITY_CERTIFICATE,
+        return CheckRequest(Method.PATIENT_ID, document or DocumentKind.PATIENT_CARD,
                             patient_id=args.patient_id.strip(), card_presented=args.card_presented,
                             printed_valid_until=valid_until)
     if args.card_link:

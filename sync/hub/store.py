@@ -127,8 +127,8 @@ def latest_numbers(conn: sqlite3.Connection) -> list[tuple[str, str, str, str, d
     latest record, once per patient."""
     rows = conn.execute(
         "SELECT insurer_number, symbol, number, branch, birth_date, patient_id FROM qualification q "
-        "WHERE qualification_date = (SELECT max(qualification_date) FROM qualification p "
-        "WHERE p.patient_id = q.patient_id) GROUP BY patient_id ORDER BY patient_id").fetchall()
+        "WHERE coalesce(qualification_date, '') = (SELECT max(coalesce(qualification_date, '')) "
+        "FROM qualification p WHERE p.patient_id = q.patient_id) GROUP BY patient_id ORDER BY patient_id").fetchall()
     return [(i, s, n, br, date.fromisoformat(b), pid) for i, s, n, br, b, pid in rows]
 
 

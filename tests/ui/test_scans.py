@@ -32,7 +32,9 @@ async def test_prescription_scan_is_shown_then_checked(desk, collected):
         await pilot.press("f10")
         await settle(pilot, desk)
         ready = collected.of(messages.VerdictReady)[0]
-        assert ready.request.method == Method.QR and ready.result.verdict.outcome == Outcome.OK
+        # A prescription finds the patient but is not a document: the verdict asks for one.
+        assert ready.request.method == Method.QR and ready.result.verdict.outcome == Outcome.CONFIRM
+        assert ready.result.verdict.reason == "document_needed"
         assert isinstance(desk.screen, ResultScreen)
 
 
@@ -99,7 +101,7 @@ async def test_demo_prescription_scan_is_typed_as_a_wedge_burst(desk, collected)
         await settle(pilot, desk)
         ready = collected.of(messages.VerdictReady)[0]
         assert ready.request.method == Method.QR and ready.request.insurer_number == person["insurer_number"]
-        assert ready.result.verdict.outcome == Outcome.OK
+        assert ready.result.verdict.reason == "document_needed"
 
 
 async def test_demo_my_number_scan_is_refused(desk, collected):
