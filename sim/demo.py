@@ -121,6 +121,7 @@ class DemoCards:
     def insert(self, kind: str, locked: bool = False) -> VirtualJpkiCard:
         """Put the card of the sample person `kind` in the reader (removing any card there)."""
         self.anchors()
+        assert self._ca is not None  # made by anchors()
         with self._lock:
             card = self._cards.get((kind, locked))
             if card is None:

@@ -107,9 +107,10 @@ def demo_app(data_dir: Path, *, patients: int = 1000, seed: int = 1,
     cards = DemoCards(world)
     port = CardPort(cards.reader.open, lambda on_insert, on_remove: cards.reader.monitor(on_insert, on_remove).start(),
                     cards.anchors)
-    app: DeskApp | None = None
-    controls = demo_controls(world, cards, lambda: app)
+    made: list[DeskApp] = []  # the demo's actions reach the app made after them
+    controls = demo_controls(world, cards, lambda: made[0])
     app = DeskApp(service, staff_pin=STAFF_PIN, demo=controls, card_port=port)
+    made.append(app)
     return app
 
 

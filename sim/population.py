@@ -117,6 +117,7 @@ class _Generator:
                     {"01": "kyokai", "06": "kumiai", "39": "kouki"}.get(number[:2], "kyosai"))
             self.by_kind.setdefault(kind, []).append(_Insurer(number, name, kind))
         self.serial = 0
+        self._family_numbers: tuple[str, str] = ("", "")  # the 記号・番号 a family shares
 
     # -- people --
     def birth(self, age_low: int, age_high: int) -> date:
@@ -308,7 +309,7 @@ def generate(patients: int, seed: int, today: date | None = None, now: datetime 
             yield rec
 
 
-def known_on(records: Iterator[dict], day: date) -> Iterator[dict]:
+def known_on(records: Iterable[dict], day: date) -> Iterator[dict]:
     """Records the national system knows on `day` (what a sync would bring)."""
     iso = day.isoformat()
     for rec in records:

@@ -240,7 +240,7 @@ def _scrubbed(result: ScanResult) -> ScanResult:
     dropped = False
     data = result.prescription
     if data is not None:
-        changes = {}
+        changes: dict[str, object] = {}
         for f in fields(data):
             value = getattr(data, f.name)
             if isinstance(value, str) and contains_my_number(value):
@@ -251,7 +251,7 @@ def _scrubbed(result: ScanResult) -> ScanResult:
             changes["public_funds"] = funds
         if changes:
             dropped = True
-            data = replace(data, **changes)
+            data = replace(data, **changes)  # type: ignore[arg-type]  # field names from fields(data)
     warnings = [w for w in result.warnings if not contains_my_number(w)]
     if dropped:
         warnings.append(_DROPPED)

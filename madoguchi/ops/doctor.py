@@ -297,7 +297,7 @@ def cache_checks(config: Config, now: datetime) -> tuple[list[Check], datetime |
             "encryption", Status.WARN, "the cache is a plain SQLite file", "データベースが暗号化されていません",
             "re-run install.sh (it creates the key credential; see docs/appliance.md)"))
         pending, oldest = store.pending_summary(conn)
-        if pending and now - datetime.fromisoformat(oldest) > STALE_OUTBOX:
+        if pending and oldest and now - datetime.fromisoformat(oldest) > STALE_OUTBOX:
             checks.append(Check("outbox", Status.WARN, f"{pending} checks waiting since {oldest}",
                                 "オフラインで確認した記録がハブに届いていません", "the hub has not taken the outbox for a day: check the hub"))
         else:
