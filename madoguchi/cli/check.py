@@ -92,6 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--today", help="the day the population is generated for (default: today, JST)")
     p.add_argument("--out", type=Path, help="write every record (with person_id and registered_on) to this file")
     p.add_argument("--json", action="store_true", help="print a summary and sample people as JSON")
+    p.add_argument("--sample", metavar="KIND", help="only print the check options of one sample person "
+                   "(valid, lost, ...): the people move with the date, their options stay usable")
     p.set_defaults(func=cmd_population)
 
     qr_cli.register(sub)
@@ -179,8 +181,8 @@ def cmd_cache_stats(args: argparse.Namespace) -> int:
         "audit_entries": stats.audit_entries, "outbox_pending": stats.outbox_pending,
         "database_bytes": stats.database_bytes,
         "data_version": sync.data_version if sync else None,
-        "generated_at": sync.generated_at.isoformat() if sync else None,
-        "applied_at": sync.applied_at.isoformat() if sync else None,
+        "generated_at": sync.generated_at.astimezone(JST).isoformat() if sync else None,
+        "applied_at": sync.applied_at.astimezone(JST).isoformat() if sync else None,
         "data_age_seconds": int((now - sync.generated_at).total_seconds()) if sync else None,
     }
     if args.json:
@@ -199,6 +201,8 @@ def cmd_reconcile_list(args: argparse.Namespace) -> int:
     for f in [] if args.json else items:
         handled = f"  (handled {f.handled_at})" if f.handled_at else ""
         print(f"{f.id:5} {f.created_at[:16]} {f.kind:20} {f.message_ja}{handled}\n      → {f.correction_ja}")
+    if not items and not args.json:
+        print("no followups" if args.all else "no open followups")
     return EXIT_OK
 
 
@@ -251,6 +255,12 @@ def cmd_population(args: argparse.Namespace) -> int:
         raise CommandError(EXIT_BAD_INPUT, f"--today: {exc}") from None
     now = population.default_now(today) if today else datetime.now(JST)
     today = today or now.date()
+    if args.sample:
+        try:
+            print(population.check_options(population.samples(args.patients, args.seed, today, now), args.sample))
+        except InputError as exc:
+            raise CommandError(EXIT_BAD_INPUT, str(exc)) from None
+        return EXIT_OK
     records = progress(population.generate(args.patients, args.seed, today, now), int(args.patients * 1.04), "population")
     if args.out:
         with open(args.out, "w", encoding="utf-8") as out:

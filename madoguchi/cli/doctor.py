@@ -76,8 +76,8 @@ def sync_checks(config: Config, now: datetime) -> list[Check]:
     try:
         device = load_device_config(config.data_dir)
     except NotInitialized as exc:
-        return [Check("enrollment", Status.FAIL, str(exc), "ハブに登録されていません",
-                      "enroll: install.sh --device --root FILE --facility-key FILE --url URL")]
+        return [Check("enrollment", Status.FAIL, str(exc), "端末をハブに登録してください（install.sh --device）",
+                      "enroll: sudo ./install.sh --device --hub-url https://HUB:8443 --token TOKEN")]
     checks = [ok("enrollment", device.url)]
     try:
         answer = requests.get(f"{device.url}/metadata/timestamp.json", timeout=HUB_TIMEOUT)

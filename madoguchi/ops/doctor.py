@@ -79,7 +79,7 @@ def reader_checks(reader_name: str | None = None) -> list[Check]:
     try:
         readers = PcscReaders(reader_name)
     except CardError as exc:
-        return [Check("pcscd", Status.FAIL, str(exc), "カードリーダーのサービスが動いていません",
+        return [Check("pcscd", Status.FAIL, str(exc), "カードリーダーのサービス（pcscd）を起動してください",
                       "start pcscd: systemctl enable --now pcscd.socket")]
     try:
         checks = [ok("pcscd", "reachable")]
@@ -98,7 +98,7 @@ def reader_checks(reader_name: str | None = None) -> list[Check]:
             jpki.select_ap(transport)
             checks.append(ok("card", f"the card in {present[0]} answers (JPKI AP selected)"))
         except CardError as exc:
-            checks.append(Check("card", Status.WARN, f"{present[0]}: {exc}", "カードを挿し直してください",
+            checks.append(Check("card", Status.WARN, f"{present[0]}: {exc}", "カードを置き直してください",
                                 "reinsert the card; a card that is not a My Number Card cannot be used"))
         finally:
             transport.close()
@@ -113,11 +113,11 @@ def scanner_check(config: Config) -> Check:
     try:
         settings = ScannerSettings.from_config(config.raw)
     except ConfigError as exc:
-        return Check("scanner", Status.FAIL, str(exc), "設定ファイルの[scanner]を直してください",
+        return Check("scanner", Status.FAIL, str(exc), "設定ファイルの [scanner] を直してください",
                      f"fix [scanner] in {config.source}")
     devices = [d for d in (settings.serial_port, settings.camera_device) if d]
     if not devices:
-        return Check("scanner", Status.WARN, "no scanner configured", "QRスキャナーは設定されていません",
+        return Check("scanner", Status.WARN, "no scanner configured", "QRスキャナーを使うなら設定ファイルの [scanner] に設定してください",
                      f"set [scanner] serial_port (or camera_device) in {config.source or '/etc/madoguchi/config.toml'}")
     missing = [d for d in devices if not Path(d).exists()]
     if missing:
@@ -135,35 +135,37 @@ def cache_checks(config: Config, now: datetime) -> tuple[list[Check], datetime |
     try:
         conn = store.open_database(config.data_dir)
     except store.StoreLocked as exc:
-        return [Check("cache", Status.FAIL, str(exc), "データベースの鍵がありません",
+        return [Check("cache", Status.FAIL, str(exc), "root で実行してください（sudo madoguchi doctor）：鍵はrootだけが読めます",
                       "run as root (sudo madoguchi doctor) so the key credential can be decrypted")], None
     except store.StoreMissing as exc:
-        return [Check("cache", Status.FAIL, str(exc), "資格データがまだありません: 同期してください",
-                      "enroll the device (install.sh) and run: sudo madoguchi sync once")], None
+        return [Check("cache", Status.FAIL, str(exc), "端末をハブに登録し（install.sh --device）、同期してください",
+                      "enroll the device (install.sh --device) and run: sudo madoguchi sync once")], None
     try:
         checks = []
         state = store.get_sync_state(conn)
         newest = state.generated_at if state else None
         if state is None:
-            checks.append(Check("cache", Status.FAIL, "no data applied yet", "資格データがまだありません: 同期してください",
+            checks.append(Check("cache", Status.FAIL, "no data applied yet", "ハブを確認して同期してください（sudo madoguchi sync once）",
                                 "check the hub and run: sudo madoguchi sync once"))
         else:
             age = now - state.generated_at
             detail = f"data version {state.data_version}, generated {_age(age)} ago"
             if age > config.policy.cache_max_age:
-                checks.append(Check("cache", Status.WARN, detail, "資格データが古いため結果は「要確認」になります",
+                checks.append(Check("cache", Status.WARN, detail,
+                                    "ハブと同期サービスを確認してください（古いデータでは結果が「要確認」になります）",
                                     "data older than cache_max_age: check the hub and the sync service"))
             else:
                 checks.append(ok("cache", detail))
         encrypted = path.open("rb").read(len(SQLITE_HEADER)) != SQLITE_HEADER
         checks.append(ok("encryption", "SQLCipher (encrypted at rest)") if encrypted else Check(
-            "encryption", Status.WARN, "the cache is a plain SQLite file", "データベースが暗号化されていません",
+            "encryption", Status.WARN, "the cache is a plain SQLite file", "install.sh を実行し直して暗号化してください",
             "re-run install.sh (it creates the key credential; see docs/appliance.md)"))
         pending, oldest = conn.execute(
             "SELECT count(*), min(created_at) FROM outbox WHERE reconciled_at IS NULL").fetchone()
         if pending and now - datetime.fromisoformat(oldest) > STALE_OUTBOX:
             checks.append(Check("outbox", Status.WARN, f"{pending} checks waiting since {oldest}",
-                                "オフラインで確認した記録がハブに届いていません", "the hub has not taken the outbox for a day: check the hub"))
+                                "ハブの状態を確認してください（オフラインの記録が1日以上届いていません）",
+                                "the hub has not taken the outbox for a day: check the hub"))
         else:
             checks.append(ok("outbox", f"{pending} checks waiting for reconciliation"))
         last_check = conn.execute("SELECT max(at) FROM audit").fetchone()[0]
@@ -183,7 +185,8 @@ def disk_check(data_dir: Path) -> Check:
     free = shutil.disk_usage(data_dir).free
     detail = f"{_mib(free)} free, database {_mib(size)}"
     if free < 2 * size:
-        return Check("disk", Status.FAIL, detail, "ディスクの空きが足りません", "free disk space: at least twice the database")
+        return Check("disk", Status.FAIL, detail, "ディスクの空きを増やしてください（データベースの2倍以上）",
+                     "free disk space: at least twice the database")
     return ok("disk", detail)
 
 
@@ -193,10 +196,10 @@ def clock_check(now: datetime, newest: datetime | None, synchronised: bool | Non
     """Synchronised (adjtimex), and not before the newest data or check seen."""
     if newest is not None and now < newest:
         return Check("clock", Status.FAIL, f"now {now.isoformat()} is before the newest data {newest.isoformat()}",
-                     "時計が遅れています: 時刻を合わせてください", "set the clock: enable NTP (timedatectl set-ntp true)")
+                     "時刻を合わせてください（NTPを有効に）", "set the clock: enable NTP (timedatectl set-ntp true)")
     synchronised = clock_synchronised() if synchronised is None else synchronised
     if synchronised is False:
-        return Check("clock", Status.WARN, "the clock is not synchronised (NTP)", "時刻が同期されていません",
+        return Check("clock", Status.WARN, "the clock is not synchronised (NTP)", "時刻の同期（NTP）を有効にしてください",
                      "enable time sync: timedatectl set-ntp true (systemd-timesyncd) and check the network")
     return ok("clock", "synchronised" if synchronised else "not known to be synchronised; not behind the data")
 
