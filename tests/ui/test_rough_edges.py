@@ -62,7 +62,7 @@ async def test_a_full_width_space_is_kept_and_furigana_must_be_kana(desk, collec
         burst(desk, "sato\u3000hanako")
         await settle(pilot, desk)
         assert desk.screen.query_one("#name", Input).value == "sato\u3000hanako"
-        assert "漢字を入力できません" in text(desk, ".form-title")  # the form says how to type a name
+        assert "漢字は入力できません" in text(desk, ".form-title")  # the form says how to type a name
         await pilot.press("tab", *"sato123!!")
         assert text(desk, "#kana-message") == KANA_ERROR_JA
         await pilot.press("tab", *"19700413", "f10")
@@ -184,8 +184,8 @@ async def test_one_screen_says_which_age_is_which_and_writes_dates_one_way(desk,
 async def test_the_documents_screen_says_what_it_reads(desk):
     async with desk.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
-        help_text = text(desk, "#scan-help")
-        for kind in ("院外処方箋", "診察券", "お知らせ", "マイナンバーカード裏面"):
+        help_text = plain(desk.screen.query_one("#scan-help", Static))
+        for kind in ("院外処方箋", "診察券", "お知らせ", "マイナンバーカード裏面", "番号入力 F2"):
             assert kind in help_text
 
 

@@ -42,9 +42,8 @@ class DeclarationScreen(DeskScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="form"):
-            yield Static("被保険者資格申立書：患者さんの申立を入力し、F10 で保存します。"
-                         "この端末では漢字を入力できません：氏名はローマ字かカナで、フリガナはローマ字で入力するとカナになります",
-                         classes="form-title")
+            yield Static("被保険者資格申立書（F10 で保存）：漢字は入力できません。氏名・フリガナはローマ字で"
+                         "（フリガナはカナに変わります）", classes="form-title")
             yield Field("氏名", "name", max_length=MAX_LENGTH["name"], placeholder="ローマ字可 Sato Hanako")
             yield Field("フリガナ", "kana", max_length=MAX_LENGTH["name_kana"], placeholder="ローマ字可 satou hanako")
             yield Field("生年月日", "birth", max_length=MAX_LENGTH["birth_date"], placeholder="19750102 / S50.1.2")

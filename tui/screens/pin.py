@@ -93,6 +93,7 @@ class PinScreen(DeskScreen):
         else:
             tries.update(say("tries", n=self.tries_left))
         tries.set_class(self.locked or (self.tries_left is not None and self.tries_left <= 1), "-error")
+        self.query_one("#pin-dots").set_class(self.locked, "-hidden")  # nothing to type on a locked card
         keys, values, error = self._message
         label = self.query_one("#pin-message", Static)
         label.update("\n".join(say(key, **values) for key in keys))

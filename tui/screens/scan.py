@@ -17,12 +17,26 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-HELP_JA = """読み取れるもの
-  院外処方箋のQR（JAHIS）            内容を確認し、F10 で資格を確認
-  診察券・受付票のバーコード         F10 で資格を確認
-  資格情報のお知らせ・マイナポータル  印字・表示の番号を入力（カードと一緒の場合のみ）
-  マイナンバーカード裏面のQR          読み取りません（何も記録しません）
-スキャナーで読めないとき：番号入力 F2、書類がなければ申立 F5"""
+HELP_JA = (
+    ("院外処方箋のQR（JAHIS）", "内容を確認し、F10 で資格を確認"),
+    ("診察券・受付票のバーコード", "F10 で資格を確認"),
+    ("お知らせ・マイナポータルのQR", "印字・表示の番号を入力（カードと一緒に）"),
+    ("マイナンバーカード裏面のQR", "読み取りません（何も記録しません）"),
+)
+
+
+def scan_help() -> Table:
+    """What the scanner reads and what follows, until the first scan."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(no_wrap=True)
+    table.add_column(ratio=1, overflow="fold")
+    table.add_row(Text("読み取れるもの", style="bold"), "")
+    for code, then in HELP_JA:
+        table.add_row(f"  {code}", then)
+    table.add_row("", "")
+    table.add_row(Text("読めないとき", style="bold"), "番号入力 F2、書類がなければ申立 F5")
+    return table
+
 
 KIND_JA = {
     ScanKind.PRESCRIPTION: "院外処方箋", ScanKind.E_PRESCRIPTION_COPY: "電子処方箋（控え）",
@@ -74,7 +88,7 @@ class ScanScreen(DeskScreen):
             yield Static("", id="scan-kind")
             yield Static("", id="scan-message", markup=False)
             yield Static("", id="scan-details")
-            yield Static(HELP_JA, id="scan-help", markup=False)
+            yield Static(scan_help(), id="scan-help")
 
     def on_mount(self) -> None:
         if self._first is not None:
