@@ -45,8 +45,9 @@ class DeskScreen(Screen):
 
     def _poll_wedge(self) -> None:
         """A burst ends after a silence, counted from when its last key was handled, and never
-        while the app still holds messages (keys of the burst queued behind a busy UI)."""
-        if self.app.message_queue_size:
+        while the app or this screen still holds messages (keys of the burst queued behind a
+        busy UI: the timer calls this directly, not through the screen's queue)."""
+        if self.app.message_queue_size or self.message_queue_size:
             return
         arrived, handled = self._last_key
         self._deliver(self._wedge.poll(arrived + time.monotonic() - handled))
