@@ -62,8 +62,19 @@ def compare(offline_verdict: str, offline_copay: int | None, payload: dict[str, 
     """(kind, message_ja, correction_ja) when the online answer contradicts the desk, else None.
 
     The answer's record is judged on the day of the check, not the day of reconciliation: a
-    patient who lost the qualification after the visit was rightly accepted.
+    patient who lost the qualification after the visit was rightly accepted. The message starts
+    with the patient's name when the answer names the patient (staff call the patient back).
     """
+    found = _contradiction(offline_verdict, offline_copay, payload, answer, check_day)
+    record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
+    if found is None or record is None:
+        return found
+    kind, message_ja, correction_ja = found
+    return kind, f"{record.name}（{record.name_kana}）：{message_ja}", correction_ja
+
+
+def _contradiction(offline_verdict: str, offline_copay: int | None, payload: dict, answer: OnlineAnswer,
+                   check_day: date) -> tuple[str, str, str] | None:
     record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
     valid = record is not None and record.validity_on(check_day) == Validity.VALID
     online_copay = record.copay_percent_on(check_day) if record is not None and valid else 0  # read only if valid

@@ -33,6 +33,7 @@ from madoguchi.edge.model import (
     grace_until,
     judge_document,
 )
+from madoguchi.edge.numbers import check_length, date_ja
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,10 @@ class Declaration:
     income_class: IncomeClass | None = None  # for 70+: 一般 / 一定以上 / 現役並み
     phone: str = ""
 
+    def __post_init__(self) -> None:
+        for name in ("name", "name_kana", "address", "insurer", "workplace", "phone"):
+            check_length(name, getattr(self, name))
+
 
 @dataclass(frozen=True)
 class CheckRequest:
@@ -98,6 +103,11 @@ class CheckRequest:
     declaration: Declaration | None = None
     public_funds: tuple[tuple[str, str], ...] = ()  # (公費負担者番号, 受給者番号) as read, e.g. from a QR
     input_warnings: tuple[str, ...] = ()  # from QR parsing etc., shown as they are
+
+    def __post_init__(self) -> None:
+        """Every field within the desk's bounds (InputError), whoever built the request."""
+        for name in ("insurer_number", "symbol", "number", "branch", "patient_id"):
+            check_length(name, getattr(self, name))
 
     def echo(self) -> dict[str, Any]:
         """What was checked, for the verdict's JSON (a cache miss shows what was tried). Never
@@ -394,11 +404,12 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: 
                        next_steps_ja=("同じスマホでマイナポータルの資格情報画面を表示してもらい、番号で確認してください",
                                       "マイナンバーカードをお持ちならカードで確認できます"))
     if v == Validity.NOT_FOUND and source == Source.CACHE:
+        # Nobody answered "該当資格なし": the cache only lacks the patient (no validity).
         return Verdict(Outcome.CONFIRM, "cache_miss",
                        "要確認：オフラインのため確認できません（手元の情報に該当なし）",
-                       "offline and not in the local cache", warnings=tuple(warnings), **common,
+                       "offline and not in the local cache", warnings=tuple(warnings), **(common | {"validity": None}),
                        next_steps_ja=("番号・生年月日の入力に誤りがないか確認してください",
-                                      "資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）の番号で受け付け、回復後に再確認します",
+                                      "資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）の番号で受け付け、ネットワークの回復後に再確認します",
                                       "書類がなければ被保険者資格申立書（F5）で受け付けます"))
     if v == Validity.NOT_FOUND:
         return Verdict(Outcome.NG, "not_found", "資格情報なし（該当資格なし）", "no qualification found",
@@ -412,7 +423,7 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: 
                        next_steps_ja=("枝番を入力して再確認してください", "氏名・生年月日を書類で確認してください"))
     newer = answer.records[1] if v == Validity.INVALID_NEWER_EXISTS and len(answer.records) > 1 else None
     lost = record.disqualification_date if record else None
-    headline = f"資格なし／無効（{lost}に資格喪失）" if lost else "資格なし／無効"
+    headline = f"資格なし／無効（{date_ja(lost)}に資格喪失）" if lost else "資格なし／無効"
     steps = ["新しい保険の書類（資格確認書など）があれば、その番号で確認してください",
              "なければ被保険者資格申立書（F5）で受け付けます"]
     if newer:
@@ -466,7 +477,7 @@ def _declaration(request: CheckRequest, today: date, warnings: list[Warning]) ->
         f"self-declaration: provisional copay {copay}%", Source.DECLARATION,
         copay_percent=copay, provisional_copay=True, warnings=tuple(warnings),
         next_steps_ja=("申立書を保管し、番号がわかったら連絡をもらうようお伝えください",
-                       "資格は回復後に照会し、結果は要対応リストに出ます"),
+                       "ネットワークの回復後に資格を照会し、結果は要対応リストに出ます"),
     )
 
 
@@ -492,7 +503,7 @@ def format_verdict(verdict: Verdict) -> str:
     lines.append(f"  情報源: {source[verdict.source.value]}{age}")
     r = verdict.record
     if r:
-        lines.append(f"  氏名: {r.name}（{r.name_kana}）  生年月日: {r.birth_date}")
+        lines.append(f"  氏名: {r.name}（{r.name_kana}）  生年月日: {date_ja(r.birth_date)}")
         lines.append(f"  保険者: {r.insurer_name}（{r.insurer_number}）")
         lines.append(f"  記号・番号・枝番: {r.symbol or '-'}・{r.number}・{r.branch or '-'}  {r.personal_family_ja}")
         if r.limit_class:

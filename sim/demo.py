@@ -119,7 +119,11 @@ class DemoCards:
             return TrustAnchors((self._ca.certificate,))
 
     def insert(self, kind: str, locked: bool = False) -> VirtualJpkiCard:
-        """Put the card of the sample person `kind` in the reader (removing any card there)."""
+        """Put the card of the sample person `kind` in the reader (removing any card there).
+
+        Each time a card is placed, its PIN counter starts afresh (three tries, or none for the
+        locked card): three wrong PINs while trying the demo do not lock a card for the session.
+        """
         self.anchors()
         assert self._ca is not None  # made by anchors()
         with self._lock:
@@ -132,8 +136,7 @@ class DemoCards:
                     store.link_card(self._conn, person["patient_id"], link)
                 self.world.national.link_card(link, person["patient_id"])
                 self._cards[(kind, locked)] = card
-            if locked:
-                card.auth_pin.tries = 0
+            card.auth_pin.tries = 0 if locked else card.auth_pin.max_tries
         self.reader.remove()
         self.reader.insert(card)
         return card

@@ -27,7 +27,7 @@ NOTICE_URL = "https://myna.go.jp/"  # what the お知らせ's QR holds: a link, 
 GUIDE_JA = [
     "デモの手順（F9 でデモ操作のメニュー、数字で選択）",
     f"1 F9 1 有効な人のカード、暗証番号 {DEMO_PIN} で確認OK",
-    "2 F9 1 もう一度、違う暗証番号で暗証番号エラー",
+    "2 F9 1 もう一度、違う暗証番号でエラー（置き直すと3回に戻ります）",
     "3 F9 2 資格喪失の人のカードで資格なし",
     "4 F9 7 でネットワークを切り、F9 3 古い情報の人で要確認",
     "5 F9 8 処方箋QRを読み取り、F10 で確認",
@@ -79,6 +79,8 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
         return run
 
     def remove() -> str:
+        if cards.reader.card is None:
+            return "リーダーにカードはありません"
         cards.reader.remove()
         return "カードを取り出しました"
 

@@ -22,7 +22,7 @@ from itertools import islice
 from madoguchi.edge import store
 from madoguchi.edge.config import JST
 from madoguchi.edge.model import copay_by_age, elderly_from, is_preschool, kouki_from
-from madoguchi.edge.numbers import check_digit
+from madoguchi.edge.numbers import InputError, check_digit
 
 SURNAMES = [
     ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ"),
@@ -323,6 +323,16 @@ def default_now(today: date) -> datetime:
 
 SAMPLE_KINDS = ("valid", "family_member", "lost", "job_change_pending", "nondisclosure", "masked_name",
                 "preschool", "elderly_70_74", "kouki", "stale", "not_found")
+
+
+def check_options(found: dict[str, dict], kind: str) -> str:
+    """`madoguchi check` options for the sample person `kind` (for `$(...)` in a shell)."""
+    if kind not in found:
+        raise InputError(f"no sample person of kind {kind!r}: one of {', '.join(found)}")
+    rec = found[kind]
+    options = f"--insurer {rec['insurer_number']} --symbol {rec['symbol']} --number {rec['number']}"
+    options += f" --branch {rec['branch']}" if rec["branch"] else ""
+    return options + f" --birth {rec['birth_date']}"
 
 
 def samples(patients: int, seed: int, today: date, now: datetime) -> dict[str, dict]:

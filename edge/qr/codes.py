@@ -220,7 +220,7 @@ def _link(text: str, settings: CodeSettings) -> ScanResult:
         return ScanResult(
             ScanKind.PORTAL_LINK,
             "マイナポータル等へのリンクです（患者さんの情報は入っていません）。"
-            "お知らせ・画面に印字された番号を入力し、マイナンバーカードもご提示いただいてください",
+            "お知らせに印字された番号（マイナポータルは画面に表示された番号）を入力し、マイナンバーカードも提示してもらってください",
             link_host=host)
     return ScanResult(ScanKind.UNRECOGNISED, "保険の情報ではないURLのQRコードです（保存しません）")
 

@@ -27,8 +27,8 @@ def cmd_cache_stats(args: argparse.Namespace) -> int:
         "audit_entries": stats.audit_entries, "outbox_pending": stats.outbox_pending,
         "database_bytes": stats.database_bytes,
         "data_version": sync.data_version if sync else None,
-        "generated_at": sync.generated_at.isoformat() if sync else None,
-        "applied_at": sync.applied_at.isoformat() if sync else None,
+        "generated_at": sync.generated_at.astimezone(JST).isoformat() if sync else None,
+        "applied_at": sync.applied_at.astimezone(JST).isoformat() if sync else None,
         "data_age_seconds": int((now - sync.generated_at).total_seconds()) if sync else None,
     })
     return EXIT_OK

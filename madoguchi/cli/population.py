@@ -25,6 +25,8 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--today", help="the day the population is generated for (default: today, JST)")
     p.add_argument("--out", type=Path, help="write every record (with person_id and registered_on) to this file")
+    p.add_argument("--sample", metavar="KIND", help="only print the check options of one sample person "
+                   "(valid, lost, ...): the people move with the date, their options stay usable")
 
 
 def progress(items: Iterable, total: int, label: str) -> Iterator:
@@ -53,6 +55,13 @@ def cmd_population(args: argparse.Namespace) -> int:
         raise CommandError(EXIT_BAD_INPUT, f"--today: {exc}") from None
     now = population.default_now(today) if today else datetime.now(JST)
     today = today or now.date()
+    if args.sample:
+        try:
+            options = population.check_options(population.samples(args.patients, args.seed, today, now), args.sample)
+        except InputError as exc:
+            raise CommandError(EXIT_BAD_INPUT, str(exc)) from None
+        emit(args, {"sample": args.sample, "check_options": options}, options)
+        return EXIT_OK
     records = progress(population.generate(args.patients, args.seed, today, now), int(args.patients * 1.04), "population")
     summary: dict
     if args.out:

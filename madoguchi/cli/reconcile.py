@@ -26,7 +26,7 @@ def cmd_reconcile_list(args: argparse.Namespace) -> int:
     for f in items:
         handled = f"  (handled {f.handled_at})" if f.handled_at else ""
         lines.append(f"{f.id:5} {f.created_at[:16]} {f.kind:20} {f.message_ja}{handled}\n      → {f.correction_ja}")
-    emit(args, [dataclasses.asdict(f) for f in items], "\n".join(lines) if lines else "no followups")
+    emit(args, [dataclasses.asdict(f) for f in items], "\n".join(lines) if lines else "no followups" if args.all else "no open followups")
     return EXIT_OK
 
 

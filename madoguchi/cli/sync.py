@@ -127,6 +127,8 @@ def sync_status(data_dir: Path, now: datetime | None = None) -> dict:
     data: dict = {"data_dir": str(data_dir), "url": url, "data_version": None, "generated_at": None,
                   "applied_at": None, "data_age_seconds": None, "last_attempt_at": None, "last_result": None,
                   "last_error": None, "rejected": False, "rejected_at": None, "rejection_reason": None}
+    if url is None:
+        data["note"] = "sync is not set up: madoguchi sync enroll --hub-url URL --token TOKEN"
     try:
         conn = store.open_database(data_dir)
     except store.StoreMissing:

@@ -107,18 +107,20 @@ def sync_checks(config: Config, now: datetime) -> list[Check]:
     try:
         device = load_device_config(config.data_dir)
     except NotInitialized as exc:
-        return [Check("enrollment", Status.FAIL, str(exc), "ハブに登録されていません",
-                      "enroll: install.sh --device --root FILE --facility-key FILE --url URL")]
+        return [Check("enrollment", Status.FAIL, str(exc), "端末をハブに登録してください（install.sh --device）",
+                      "enroll: sudo ./install.sh --device --hub-url https://HUB:8443 --token TOKEN")]
     checks = [ok("enrollment", device.url)]
     try:
         answer = requests.get(f"{device.url}/metadata/timestamp.json", timeout=HUB_TIMEOUT)
         if answer.status_code == 200:
             checks.append(ok("hub", f"{device.url} answers"))
         else:
-            checks.append(Check("hub", Status.FAIL, f"{device.url}: HTTP {answer.status_code}", "ハブが正しく応答しません",
+            checks.append(Check("hub", Status.FAIL, f"{device.url}: HTTP {answer.status_code}",
+                                "ハブのサービスを確認してください（systemctl status madoguchi-hub）",
                                 "check the hub (systemctl status madoguchi-hub) and the facility name in the URL"))
     except requests.RequestException as exc:
-        checks.append(Check("hub", Status.FAIL, f"{device.url}: {type(exc).__name__}", "ハブにつながりません (窓口はキャッシュで続けられます)",
+        checks.append(Check("hub", Status.FAIL, f"{device.url}: {type(exc).__name__}",
+                            "ハブの電源とネットワークを確認してください（窓口はキャッシュで続けられます）",
                             "check the network and the hub (systemctl status madoguchi-hub)"))
     checks.append(api_check(config.data_dir))
     checks.append(metadata_check(device.metadata_dir, now))
@@ -131,15 +133,15 @@ def api_check(data_dir: Path) -> Check:
         client = HubClient.from_data_dir(data_dir)
         if client is None:
             return Check("hub-api", Status.WARN, "not enrolled by token: no live queries, no outbox upload",
-                         "ハブAPIに未登録です（オンライン確認・突合ができません）",
+                         "トークンで端末を登録し直してください（install.sh --device --hub-url --token）",
                          "enroll: sudo ./install.sh --device --hub-url https://HUB:8443 --token TOKEN")
         device = client.get_json("/v1/device", HUB_TIMEOUT)
         return ok("hub-api", f"{client.enrollment.hub_url} answers over mTLS (device {device.get('id')})")
     except HubRefused as exc:
-        return Check("hub-api", Status.FAIL, str(exc)[:300], "ハブがこの端末を拒否しました（登録の取り消し・証明書の不一致）",
+        return Check("hub-api", Status.FAIL, str(exc)[:300], "ハブの管理者に端末の登録を確認してもらい、新しいトークンで登録し直してください",
                      "ask the hub's administrator for a new token and re-enroll (install.sh --hub-url --token)")
     except OnlineUnavailable as exc:
-        return Check("hub-api", Status.FAIL, str(exc)[:300], "ハブAPIにつながりません (窓口はキャッシュで続けられます)",
+        return Check("hub-api", Status.FAIL, str(exc)[:300], "ハブの電源とネットワークを確認してください（窓口はキャッシュで続けられます）",
                      "check the network and the hub (systemctl status madoguchi-hub)")
 
 
@@ -166,7 +168,8 @@ def metadata_check(metadata_dir: Path, now: datetime) -> Check:
         expired.append("root")
     if expired:
         return Check("tuf", Status.WARN, f"{detail}; expired: {', '.join(expired)}",
-                     "署名データの期限切れ: ハブと同期できていません", "the device has not synced lately: check the hub and the clock")
+                     "ハブとの同期を確認し、時計を合わせてください（署名データの期限切れ）",
+                     "the device has not synced lately: check the hub and the clock")
     return ok("tuf", detail)
 
 
@@ -174,7 +177,7 @@ def hub_checks(config: Config, now: datetime) -> list[Check]:
     paths = hub.HubPaths(config.data_dir / "hub")
     facilities = paths.facilities()
     if not facilities:
-        return [Check("facilities", Status.FAIL, f"no facility in {paths.hub_dir}", "施設のデータがありません",
+        return [Check("facilities", Status.FAIL, f"no facility in {paths.hub_dir}", "施設の名簿を取り込んでください（madoguchi hub import）",
                       "import a facility: sudo madoguchi hub import FILE --facility NAME")]
     checks = []
     for facility in facilities:
@@ -182,10 +185,11 @@ def hub_checks(config: Config, now: datetime) -> list[Check]:
         expires = status.get("timestamp_expires")
         detail = f"data version {status['data_version']}, {status['records']} records, timestamp expires {expires}"
         if expires is None:
-            checks.append(Check(f"facility {facility}", Status.FAIL, "not published", "未公開です",
+            checks.append(Check(f"facility {facility}", Status.FAIL, "not published", "データを公開してください（madoguchi hub publish）",
                                 f"sudo madoguchi hub publish --facility {facility}"))
         elif datetime.fromisoformat(expires) < now:
-            checks.append(Check(f"facility {facility}", Status.FAIL, detail, "署名の更新が止まっています",
+            checks.append(Check(f"facility {facility}", Status.FAIL, detail,
+                                "hub serve が動いているか確認してください（署名の更新が止まっています）",
                                 "start the hub (systemctl restart madoguchi-hub): it re-signs timestamps hourly"))
         else:
             checks.append(ok(f"facility {facility}", detail))
@@ -197,7 +201,7 @@ def hub_checks(config: Config, now: datetime) -> list[Check]:
 def unit_checks(units: tuple[str, ...]) -> list[Check]:
     if not Path("/run/systemd/system").exists():
         return [Check("units", Status.WARN, "systemd is not running here (container or CI): units not checked",
-                      "サービスの状態を確認できません", "start the services by hand, or boot with systemd")]
+                      "systemctl status madoguchi-* でサービスを確認してください", "start the services by hand, or boot with systemd")]
     checks = []
     for unit in units:
         try:
@@ -218,7 +222,7 @@ def reader_checks(reader_name: str | None = None) -> list[Check]:
     try:
         readers = PcscReaders(reader_name)
     except CardError as exc:
-        return [Check("pcscd", Status.FAIL, str(exc), "カードリーダーのサービスが動いていません",
+        return [Check("pcscd", Status.FAIL, str(exc), "カードリーダーのサービス（pcscd）を起動してください",
                       "start pcscd: systemctl enable --now pcscd.socket")]
     try:
         checks = [ok("pcscd", "reachable")]
@@ -237,7 +241,7 @@ def reader_checks(reader_name: str | None = None) -> list[Check]:
             jpki.select_ap(transport)
             checks.append(ok("card", f"the card in {present[0]} answers (JPKI AP selected)"))
         except CardError as exc:
-            checks.append(Check("card", Status.WARN, f"{present[0]}: {exc}", "カードを挿し直してください",
+            checks.append(Check("card", Status.WARN, f"{present[0]}: {exc}", "カードを置き直してください",
                                 "reinsert the card; a card that is not a My Number Card cannot be used"))
         finally:
             transport.close()
@@ -250,11 +254,11 @@ def scanner_check(config: Config) -> Check:
     try:
         settings = ScannerSettings.from_config(config.raw)
     except ConfigError as exc:
-        return Check("scanner", Status.FAIL, str(exc), "設定ファイルの[scanner]を直してください",
+        return Check("scanner", Status.FAIL, str(exc), "設定ファイルの [scanner] を直してください",
                      f"fix [scanner] in {config.source}")
     devices = [d for d in (settings.serial_port, settings.camera_device) if d]
     if not devices:
-        return Check("scanner", Status.WARN, "no scanner configured", "QRスキャナーは設定されていません",
+        return Check("scanner", Status.WARN, "no scanner configured", "QRスキャナーを使うなら設定ファイルの [scanner] に設定してください",
                      f"set [scanner] serial_port (or camera_device) in {config.source or '/etc/madoguchi/config.toml'}")
     missing = [d for d in devices if not Path(d).exists()]
     if missing:
@@ -272,34 +276,36 @@ def cache_checks(config: Config, now: datetime) -> tuple[list[Check], datetime |
     try:
         conn = store.open_database(config.data_dir)
     except store.StoreLocked as exc:
-        return [Check("cache", Status.FAIL, str(exc), "データベースの鍵がありません",
+        return [Check("cache", Status.FAIL, str(exc), "root で実行してください（sudo madoguchi doctor）：鍵はrootだけが読めます",
                       "run as root (sudo madoguchi doctor) so the key credential can be decrypted")], None
     except store.StoreMissing as exc:
-        return [Check("cache", Status.FAIL, str(exc), "資格データがまだありません: 同期してください",
-                      "enroll the device (install.sh) and run: sudo madoguchi sync once")], None
+        return [Check("cache", Status.FAIL, str(exc), "端末をハブに登録し（install.sh --device）、同期してください",
+                      "enroll the device (install.sh --device) and run: sudo madoguchi sync once")], None
     try:
         checks = []
         state = store.get_sync_state(conn)
         newest = state.generated_at if state else None
         if state is None:
-            checks.append(Check("cache", Status.FAIL, "no data applied yet", "資格データがまだありません: 同期してください",
+            checks.append(Check("cache", Status.FAIL, "no data applied yet", "ハブを確認して同期してください（sudo madoguchi sync once）",
                                 "check the hub and run: sudo madoguchi sync once"))
         else:
             age = now - state.generated_at
             detail = f"data version {state.data_version}, generated {_age(age)} ago"
             if age > config.policy.cache_max_age:
-                checks.append(Check("cache", Status.WARN, detail, "資格データが古いため結果は「要確認」になります",
+                checks.append(Check("cache", Status.WARN, detail,
+                                    "ハブと同期サービスを確認してください（古いデータでは結果が「要確認」になります）",
                                     "data older than cache_max_age: check the hub and the sync service"))
             else:
                 checks.append(ok("cache", detail))
         encrypted = path.open("rb").read(len(SQLITE_HEADER)) != SQLITE_HEADER
         checks.append(ok("encryption", "SQLCipher (encrypted at rest)") if encrypted else Check(
-            "encryption", Status.WARN, "the cache is a plain SQLite file", "データベースが暗号化されていません",
+            "encryption", Status.WARN, "the cache is a plain SQLite file", "install.sh を実行し直して暗号化してください",
             "re-run install.sh (it creates the key credential; see docs/appliance.md)"))
         pending, oldest = store.pending_summary(conn)
         if pending and oldest and now - datetime.fromisoformat(oldest) > STALE_OUTBOX:
             checks.append(Check("outbox", Status.WARN, f"{pending} checks waiting since {oldest}",
-                                "オフラインで確認した記録がハブに届いていません", "the hub has not taken the outbox for a day: check the hub"))
+                                "ハブの状態を確認してください（オフラインの記録が1日以上届いていません）",
+                                "the hub has not taken the outbox for a day: check the hub"))
         else:
             checks.append(ok("outbox", f"{pending} checks waiting for reconciliation"))
         last_check = store.last_check_at(conn)
@@ -319,7 +325,8 @@ def disk_check(data_dir: Path) -> Check:
     free = shutil.disk_usage(data_dir).free
     detail = f"{_mib(free)} free, database {_mib(size)}"
     if free < 2 * size:
-        return Check("disk", Status.FAIL, detail, "ディスクの空きが足りません", "free disk space: at least twice the database")
+        return Check("disk", Status.FAIL, detail, "ディスクの空きを増やしてください（データベースの2倍以上）",
+                     "free disk space: at least twice the database")
     return ok("disk", detail)
 
 
@@ -329,10 +336,10 @@ def clock_check(now: datetime, newest: datetime | None, synchronised: bool | Non
     """Synchronised (adjtimex), and not before the newest data or check seen."""
     if newest is not None and now < newest:
         return Check("clock", Status.FAIL, f"now {now.isoformat()} is before the newest data {newest.isoformat()}",
-                     "時計が遅れています: 時刻を合わせてください", "set the clock: enable NTP (timedatectl set-ntp true)")
+                     "時刻を合わせてください（NTPを有効に）", "set the clock: enable NTP (timedatectl set-ntp true)")
     synchronised = clock_synchronised() if synchronised is None else synchronised
     if synchronised is False:
-        return Check("clock", Status.WARN, "the clock is not synchronised (NTP)", "時刻が同期されていません",
+        return Check("clock", Status.WARN, "the clock is not synchronised (NTP)", "時刻の同期（NTP）を有効にしてください",
                      "enable time sync: timedatectl set-ntp true (systemd-timesyncd) and check the network")
     return ok("clock", "synchronised" if synchronised else "not known to be synchronised; not behind the data")
 

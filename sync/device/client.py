@@ -155,7 +155,8 @@ def load_device_config(data_dir: Path) -> DeviceConfig:
         raw = json.loads(path.read_text())
         return DeviceConfig(Path(data_dir), raw["url"], float(raw.get("socket_timeout", SOCKET_TIMEOUT)))
     except FileNotFoundError:
-        raise NotInitialized(f"sync is not set up in {data_dir}: run `madoguchi sync init` first") from None
+        raise NotInitialized(f"sync is not set up in {data_dir}: enroll the device (install.sh --device, "
+                             "or madoguchi sync enroll)") from None
     except (OSError, ValueError, KeyError) as exc:
         raise NotInitialized(f"cannot read {path}: {exc}") from None
 

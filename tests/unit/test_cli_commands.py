@@ -157,7 +157,7 @@ def test_bad_input_exits_2_with_one_line_naming_the_problem(args, reason, tmp_pa
     (["hub", "status"], "no facility on this hub"),
     (["hub", "publish", "--facility", "clinic-a"], "no facility on this hub"),
     (["hub", "revoke-device", "dev-1"], "no facility on this hub"),
-    (["sync", "once"], "sync init"),
+    (["sync", "once"], "sync enroll"),
     (["sync", "upload"], "not enrolled"),
     (["upstream", "pushes", "--share", "nowhere", "--quarantine", "q"], "is not a folder"),
 ])

@@ -32,13 +32,16 @@ def test_lost_qualification_is_ng_with_the_loss_date(populated, population_sampl
     _, conn = populated
     v = decide(by_numbers(population_samples["lost"]), store.Lookup(conn), POLICY, NOW)
     assert v.outcome == Outcome.NG and v.validity == Validity.INVALID
-    assert str(v.record.disqualification_date) in v.headline_ja
+    lost = v.record.disqualification_date
+    assert f"{lost.year}年{lost.month}月{lost.day}日に資格喪失" in v.headline_ja  # as the desk writes dates
 
 
 def test_unknown_numbers_offline_ask_for_the_fallback_not_a_refusal(populated, population_samples):
     _, conn = populated
     v = decide(by_numbers(population_samples["not_found"]), store.Lookup(conn), POLICY, NOW)
-    assert v.outcome == Outcome.CONFIRM and v.reason == "cache_miss" and v.validity == Validity.NOT_FOUND
+    assert v.outcome == Outcome.CONFIRM and v.reason == "cache_miss"
+    # Nobody answered 該当資格なし: the national system's validity is not claimed.
+    assert v.validity is None and v.to_json()["validity"] is None and v.to_json()["validity_ja"] is None
     assert any("申立" in step for step in v.next_steps_ja)
 
 
@@ -154,3 +157,31 @@ def test_run_check_audits_every_check_and_queues_offline_ones(populated, populat
     assert store.verify_audit(conn) == (2, [])
     logged = conn.execute("SELECT group_concat(inputs_hash || detail) FROM audit").fetchone()[0]
     assert population_samples["valid"]["number"] not in logged.split('"')
+
+
+@pytest.mark.parametrize("field, limit", [("symbol", 20), ("number", 20), ("insurer_number", 8), ("branch", 2),
+                                          ("patient_id", 20)])
+def test_a_check_request_is_bounded_like_the_desk_inputs(field, limit):
+    from madoguchi.edge.numbers import InputError
+
+    CheckRequest(Method.NUMBERS, **{field: "1" * limit})
+    with pytest.raises(InputError) as error:
+        CheckRequest(Method.NUMBERS, **{field: "1" * 100_000})
+    assert len(str(error.value)) < 200  # the value is not echoed
+
+
+def test_a_declaration_is_bounded_like_the_desk_inputs():
+    from madoguchi.edge.numbers import InputError
+
+    with pytest.raises(InputError):
+        Declaration("見" * 41, "ミ", date(1970, 1, 1))
+
+
+def test_next_steps_name_what_recovers(populated, population_samples):
+    _, conn = populated
+    request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION,
+                           declaration=Declaration("申立　太郎", "モウシタテ　タロウ", date(1970, 1, 1)))
+    steps = decide(request, store.Lookup(conn), POLICY, NOW).next_steps_ja
+    assert any("ネットワークの回復後に資格を照会" in step for step in steps)
+    miss = decide(by_numbers(population_samples["not_found"]), store.Lookup(conn), POLICY, NOW).next_steps_ja
+    assert not any("、回復後" in step for step in miss)
