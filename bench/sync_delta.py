@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import watchdog  # noqa: E402
 from madoguchi.edge import store
 from madoguchi.edge.config import JST  # noqa: E402
 from madoguchi.sim import population  # noqa: E402
@@ -46,7 +47,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--changes", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--watchdog", type=float, default=1800.0, help="give up after this many seconds in all")
     args = parser.parse_args()
+    watchdog(args.watchdog)
     with tempfile.TemporaryDirectory(prefix="sync-delta-") as tmp:
         run(Path(tmp), args.records, args.changes, args.rounds)
 
