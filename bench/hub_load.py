@@ -118,7 +118,8 @@ def one_run(hub_pid: int, devices: list[str], keys: list[dict], warmup: float, s
     good = [lat for lat, status in window if status == 200]
     return {"checks_per_s": len(good) / seconds, "errors": len(window) - len(good),
             "p50": percentile(good, 50) if good else float("nan"), "p99": percentile(good, 99) if good else float("nan"),
-            "hub_cpu": (cpu1 - cpu0) / (t1 - t0)}
+            "hub_cpu": (cpu1 - cpu0) / (t1 - t0),
+            "cpu_ms": (cpu1 - cpu0) / len(good) * 1000 if good else float("nan")}
 
 
 def main() -> None:
@@ -149,7 +150,7 @@ def main() -> None:
         serve = subprocess.Popen(
             [sys.executable, "-m", "madoguchi", "--data-dir", str(data), "hub", "serve", "--port", "0",
              "--api-port", "0", "--upstream", "simulator", "--population", str(source), *args.serve_arg],
-            stdout=open(log_path, "w"), stderr=subprocess.STDOUT)
+            stdout=open(log_path, "w"), stderr=subprocess.STDOUT, cwd=tmp)  # not the checkout: $PYTHONPATH wins
         CHILDREN.append(serve)
         try:
             deadline = time.monotonic() + 120
@@ -182,10 +183,11 @@ def main() -> None:
           f"simulator on the real clock; before: {load_before}; after: {load_note()}")
     print(f"medians of {args.runs} runs of {args.seconds:.0f} s (after {args.warmup:.0f} s warm-up each); "
           f"closed loop, one keep-alive mTLS connection per device")
-    print(f"{'devices':>7} {'checks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'hub CPU':>8} {'errors':>6}  runs (checks/s)")
+    print(f"{'devices':>7} {'checks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'hub CPU':>8} {'CPU/check':>10} {'errors':>6}"
+          "  runs (checks/s)")
     for n, r in table.items():
         print(f"{n:>7} {r['checks_per_s']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['hub_cpu']:>7.2f}c "
-              f"{r['errors']:>6.0f}  {r['rates']}")
+              f"{r['cpu_ms']:>8.2f}ms {r['errors']:>6.0f}  {r['rates']}")
     print(f"roster rows noted for the next bundle (hub_change): {changes}")
 
 
