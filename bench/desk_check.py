@@ -10,8 +10,10 @@ of an audit row chained by SHA-256 to the previous one, an INSERT of an outbox r
 transaction, COMMIT (into tables of the same shape, so both commit to the same WAL with the same
 pragmas). Fair: disjoint random keys per side, the same warm-up, the order alternating from one
 check to the next. Also: the same checks with synchronous=NORMAL (no fsync at commit: the fsync's
-share), the cost of one fsync of 4 KiB on this disk, and the status bar's count of today's checks
-(`SELECT count(*) FROM audit WHERE at >= ?`) with and without an index on audit.at.
+share), the cost of one fsync of 4 KiB on this disk, the status bar's count of today's checks
+(`SELECT count(*) FROM audit WHERE at >= ?`) with and without an index on audit.at, and (with
+strace) the fsyncs per check, offline and online (a live answer kept in the overlay first, as
+the hub client does).
 """
 
 from __future__ import annotations
@@ -21,9 +23,14 @@ import hashlib
 import json
 import os
 import random
+import re
+import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from dataclasses import replace
 from datetime import date, timedelta
 
 from _common import NOW, ROOT, TODAY, load_note, percentile, watchdog
@@ -31,7 +38,7 @@ from madoguchi.edge import store
 from madoguchi.edge.config import JST, Policy
 from madoguchi.edge.desk import run_check
 from madoguchi.edge.model import DocumentKind
-from madoguchi.edge.verdict import CheckRequest, Method
+from madoguchi.edge.verdict import CheckRequest, Method, OnlineAnswer
 from madoguchi.sim import population
 
 WARMUP = 500
@@ -54,7 +61,8 @@ def build(directory: str, patients: int, wanted: int) -> tuple:
 
     conn = store.open_database(directory, create=True)
     now = NOW.astimezone(JST)
-    population.load_population(conn, sampled(population.generate(patients, 1, TODAY, now)), TODAY, NOW)
+    known = population.known_on(population.generate(patients, 1, TODAY, now), TODAY)  # keys the cache has
+    population.load_population(conn, sampled(known), TODAY, NOW)
     rng.shuffle(keys)
     return conn, [CheckRequest(Method.NUMBERS, DocumentKind.ELIGIBILITY_CERTIFICATE, insurer_number=k["insurer_number"],
                                symbol=k["symbol"], number=k["number"], branch=k["branch"],
@@ -123,14 +131,56 @@ def count_today_ms(conn, since: str, rounds: int = 200) -> float:
     return statistics.median(timed(lambda: conn.execute(sql, (since,)).fetchone()) for _ in range(rounds))
 
 
+def probe(mode: str, checks: int) -> None:
+    """Run under strace: a small store, then `checks` checks (offline, or online with the live
+    answer saved first as the hub client does)."""
+    with tempfile.TemporaryDirectory(dir=ROOT / "bench" / "out") as tmp:
+        conn, requests = build(tmp, 1000, max(checks, 1))
+        clock = lambda: NOW  # noqa: E731
+
+        def online(request: CheckRequest, budget: float) -> OnlineAnswer:
+            found = store.find_by_numbers(conn, request.insurer_number, request.symbol, request.number,
+                                          request.branch, request.birth_date)
+            answer = OnlineAnswer(found[0].validity, tuple(replace(r, as_of=NOW) for r in found), NOW)
+            store.save_live_records(conn, answer.records)
+            return answer
+
+        print("checks", flush=True)  # strace counts from here on only: see fsyncs_per_check
+        for r in requests[:checks]:
+            run_check(conn, r, Policy(), online if mode == "online" else None, clock=clock)
+        conn.close()
+
+
+def fsyncs_per_check(mode: str, checks: int = 200) -> float | None:
+    """fsync + fdatasync calls per check, counted by strace (the store's setup subtracted)."""
+    if not shutil.which("strace"):
+        return None
+    counts = []
+    for n in (0, checks):
+        out = subprocess.run(["strace", "-f", "-qq", "-c", "-e", "trace=fsync,fdatasync", sys.executable, __file__,
+                              "--probe", mode, "--checks", str(n)], capture_output=True, text=True, timeout=600)
+        if out.returncode:
+            raise RuntimeError(f"the {mode} probe failed: {out.stderr[-2000:]}")
+        counts.append(sum(int(m.group(1)) for m in re.finditer(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?"
+                                                               r"f(?:data)?sync$", out.stderr, re.M)))
+    return (counts[1] - counts[0]) / checks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, nargs="+", default=[10_000, 100_000, 1_000_000],
                         help="patients in the cache (records ≈ 1.04×)")
     parser.add_argument("--checks", type=int, default=3000, help="timed checks per side and setting")
     parser.add_argument("--watchdog", type=float, default=3600.0, help="give up after this many seconds in all")
+    parser.add_argument("--probe", choices=("offline", "online"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     watchdog(args.watchdog)
+    if args.probe:
+        probe(args.probe, args.checks)
+        return
+    for mode in ("offline", "online"):
+        count = fsyncs_per_check(mode)
+        print(f"fsync calls per {mode} check (strace): " + (f"{count:.2f}" if count is not None else "no strace"))
     policy = Policy()
     ticks = iter(range(10**9))
     clock = lambda: NOW + timedelta(milliseconds=next(ticks))  # noqa: E731  (checks in time order, as at the desk)
