@@ -67,12 +67,13 @@ def remember(paths: HubPaths, facility: str, answers: Iterable[OnlineAnswer]) ->
 class LiveAnswers:
     """The live answers the API gives, put into the facilities' rosters in batches: one
     transaction per facility every `interval` seconds at most, not one (and its fsync) per check.
+    Short batches: a batch holds the GIL while it hashes its rows, delaying the requests meanwhile.
     Each record keeps its newest answer, so the next bundle still tells every device how fresh
     each record is. Answers not yet written when the process dies are lost to the roster only
     (the devices have them; the nightly pre-check asks again). The writer thread starts with the
     first answer, so that a forked API worker runs its own."""
 
-    def __init__(self, paths: HubPaths, interval: float = 1.0) -> None:
+    def __init__(self, paths: HubPaths, interval: float = 0.25) -> None:
         self.paths, self.interval = paths, interval
         self._pending: dict[str, list[OnlineAnswer]] = {}
         self._lock = threading.Lock()
