@@ -250,6 +250,7 @@ class ApiServer:
                         ssl_certfile=str(pki.server_cert_path(paths)), ssl_keyfile=str(pki.server_key_path(paths)),
                         ssl_ca_certs=str(pki.ca_cert_path(paths)), ssl_cert_reqs=ssl.CERT_OPTIONAL,
                         timeout_keep_alive=30)
+        self.app = app
         self.server = Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
                                        name="hub-api", daemon=True)
@@ -283,7 +284,7 @@ class ApiServer:
         try:
             for sig in (signal.SIGTERM, signal.SIGINT):  # uvicorn hands them back here once it stopped
                 signal.signal(sig, lambda *_: None)
-            state = self.server.config.app.state
+            state = self.app.state
             state.upstream = state.upstream_factory()
             parent = os.getppid()
 
@@ -316,8 +317,8 @@ class ApiServer:
         self.server.force_exit = True
         self.thread.join(timeout=10)
         self.socket.close()
-        self.server.config.app.state.live_answers.close()
-        self.server.config.app.state.stores.close()
+        self.app.state.live_answers.close()
+        self.app.state.stores.close()
         deadline = time.monotonic() + 15
         for pid in self.children:
             with contextlib.suppress(ChildProcessError):
