@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=1_000_000, help="people to generate (records ≈ 1.04×)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds for one contender's run")
+    parser.add_argument("--watchdog", type=float, default=3600.0, help="give up after this many seconds in all")
     parser.add_argument("--contender")
     parser.add_argument("--source", type=Path)
     parser.add_argument("--target", type=Path)
