@@ -78,6 +78,8 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--port", type=int, default=hub.DEFAULT_PORT)
     p.add_argument("--api-port", type=int, default=8443, help="the API's port (default 8443); 0 picks a free one")
     p.add_argument("--no-api", action="store_true", help="serve the repositories only")
+    p.add_argument("--api-workers", type=int, default=os.cpu_count() or 1,
+                   help="processes serving the API (default: one per core, here %(default)s)")
     p.add_argument("--tls-name", action="append", default=[],
                    help="a host name or address devices use to reach the hub, added to the server certificate "
                    "(also [hub] tls_names in the configuration; the host name and main address are always in)")
@@ -226,16 +228,16 @@ def cmd_hub_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    host, port = cast(tuple[str, int], server.server_address[:2])
+    _announce(args, {"serving": f"http://{host}:{port}/", "served_dir": str(paths.served)},
+              f"serving {paths.served} on http://{host}:{port}/")
+    api = None if args.no_api else _start_api(args, paths, port)  # before any thread: it forks its workers
     scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
     scheduler.add_job(hub.refresh_timestamps, "interval", args=[paths],
                       seconds=hub.TIMESTAMP_INTERVAL.total_seconds(), next_run_time=datetime.now().astimezone())
     scheduler.start()
     thread = threading.Thread(target=server.serve_forever, name="hub-http", daemon=True)
     thread.start()
-    host, port = cast(tuple[str, int], server.server_address[:2])
-    _announce(args, {"serving": f"http://{host}:{port}/", "served_dir": str(paths.served)},
-              f"serving {paths.served} on http://{host}:{port}/")
-    api = None if args.no_api else _start_api(args, paths, port)
     if api is not None:  # the roster is kept current through the API's upstream
         upstream = api.server.config.app.state.upstream
         scheduler.add_job(roster.precheck_all, CronTrigger(hour=2, timezone=JST), args=[paths, upstream],
@@ -260,12 +262,14 @@ def _start_api(args: argparse.Namespace, paths: hub.HubPaths, repository_port: i
         from madoguchi.sync.hub import api
     except ImportError as exc:
         raise CommandError(EXIT_ENVIRONMENT, f"the hub API needs the `hub` extra (fastapi, uvicorn): {exc}") from None
+    if args.api_workers < 1:
+        raise CommandError(EXIT_BAD_INPUT, f"--api-workers {args.api_workers}: at least 1")
     factory = _upstream_factory(args, paths)
     configured = data_config(args).raw.get("hub", {}).get("tls_names", [])
     names = [*args.tls_name, *map(str, configured), *pki.default_server_names(args.host)]
     try:
         server = api.ApiServer(api.create_app(paths, factory, repository_port=repository_port), paths,
-                               args.host, args.api_port, names).start()
+                               args.host, args.api_port, names, workers=args.api_workers).start()
     except OSError as exc:
         raise CommandError(EXIT_ENVIRONMENT, f"cannot listen on {args.host}:{args.api_port}: {exc}") from None
     api_state_path(paths).write_text(json.dumps({"url": server.url, "pid": os.getpid(), "upstream": args.upstream,

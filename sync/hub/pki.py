@@ -14,6 +14,7 @@ whether it is still welcome, so a revocation refuses the device at its next requ
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import secrets
@@ -31,7 +32,13 @@ from madoguchi.edge import store
 from madoguchi.sync import bundle
 from madoguchi.sync.hub import repository as hub
 from madoguchi.sync.hub import store as hubstore
-from madoguchi.sync.hub.repository import HubError, HubPaths, check_facility_name, open_facility_store
+from madoguchi.sync.hub.repository import (
+    FacilityStores,
+    HubError,
+    HubPaths,
+    check_facility_name,
+    open_facility_store,
+)
 from madoguchi.sync.protocol import parse_token
 
 CA_VALIDITY = timedelta(days=3650)
@@ -257,25 +264,40 @@ def _sign_device(paths: HubPaths, public_key, device_id: str, facility: str, now
             .sign(_ca_key(paths), hashes.SHA256()))
 
 
-def device_for_certificate(paths: HubPaths, der: bytes) -> Device | None:
+def device_for_certificate(paths: HubPaths, der: bytes, stores: FacilityStores | None = None) -> Device | None:
     """The enrolled device holding this client certificate (already verified against the CA by
-    TLS), or None when the registry does not know it; `revoked_at` says if it was revoked."""
+    TLS), or None when the registry does not know it; `revoked_at` says if it was revoked.
+    `stores`: the connections the API keeps open (else the facility's store is opened for this)."""
+    identity = _certificate_identity(der)
+    if identity is None:
+        return None
+    facility, device_id, print_ = identity
+    if facility not in paths.facilities():
+        return None
+    if stores is None:
+        conn = open_facility_store(paths, facility)  # no schema work
+        try:
+            row = hubstore.device(conn, device_id)
+        finally:
+            conn.close()
+    else:
+        with stores.connection(facility) as conn:
+            row = hubstore.device(conn, device_id)
+    if row is None or row[4] != print_:
+        return None
+    return Device(row[0], facility, row[1], row[2], row[3], row[4])
+
+
+@functools.lru_cache(maxsize=1024)
+def _certificate_identity(der: bytes) -> tuple[str, str, str] | None:
+    """(facility, device id, fingerprint) named by a client certificate: parsed once per certificate."""
     try:
         cert = x509.load_der_x509_certificate(der)
         facility = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
         device_id = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
     except (ValueError, IndexError):
         return None
-    if facility not in paths.facilities():
-        return None
-    conn = open_facility_store(paths, facility)  # runs on every request: no migration once migrated
-    try:
-        row = hubstore.device(conn, device_id)
-    finally:
-        conn.close()
-    if row is None or row[4] != fingerprint(cert):
-        return None
-    return Device(row[0], facility, row[1], row[2], row[3], row[4])
+    return str(facility), str(device_id), fingerprint(cert)
 
 
 def list_devices(paths: HubPaths, facility: str) -> list[Device]:

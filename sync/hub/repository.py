@@ -23,6 +23,7 @@ import os
 import secrets
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -126,6 +127,33 @@ def open_facility_store(paths: HubPaths, facility: str, create: bool = False) ->
     if not create and not store.database_path(directory).exists():
         raise HubError(f"no facility {facility!r} on this hub: run `madoguchi hub import` first")
     return hubstore.open_facility_store(directory, create=create)
+
+
+class FacilityStores:
+    """The facility stores a long-lived process (the API) keeps open, one connection per
+    facility, opened on first use and used by one thread at a time (`connection`). Opening one
+    costs more than the query it serves; a forked worker opens its own (none is open at fork)."""
+
+    def __init__(self, paths: HubPaths) -> None:
+        self.paths = paths
+        self._open: dict[str, tuple[sqlite3.Connection, threading.Lock]] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def connection(self, facility: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if facility not in self._open:
+                self._open[facility] = (open_facility_store(self.paths, facility), threading.Lock())
+            conn, lock = self._open[facility]
+        with lock:
+            yield conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn, lock in self._open.values():
+                with lock:
+                    conn.close()
+            self._open.clear()
 
 
 def change(conn: sqlite3.Connection, table: Table, puts: Iterable, deletes: Iterable) -> int:

@@ -62,6 +62,62 @@ def remember(paths: HubPaths, facility: str, answers: Iterable[OnlineAnswer]) ->
         conn.close()
 
 
+class LiveAnswers:
+    """The live answers the API gives, put into the facilities' rosters in batches: one
+    transaction per facility every `interval` seconds at most, not one (and its fsync) per check.
+    Short batches: a batch holds the GIL while it hashes its rows, delaying the requests meanwhile.
+    Each record keeps its newest answer, so the next bundle still tells every device how fresh
+    each record is. Answers not yet written when the process dies are lost to the roster only
+    (the devices have them; the nightly pre-check asks again). The writer thread starts with the
+    first answer, so that a forked API worker runs its own."""
+
+    def __init__(self, paths: HubPaths, interval: float = 0.25) -> None:
+        self.paths, self.interval = paths, interval
+        self._pending: dict[str, list[OnlineAnswer]] = {}
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one batch at a time: an older one never lands last
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def add(self, facility: str, answer: OnlineAnswer) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._pending.setdefault(facility, []).append(answer)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="roster-writer", daemon=True)
+                self._thread.start()
+
+    def flush(self) -> int:
+        """Write what is pending now; returns the roster rows changed."""
+        changed = 0
+        with self._writing:
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            for facility, answers in pending.items():
+                try:
+                    changed += remember(self.paths, facility, answers)
+                except Exception:  # noqa: BLE001 - the devices have their answers: log, keep serving
+                    log.exception("could not store %d live answers in %s's roster", len(answers), facility)
+        return changed
+
+    def close(self) -> None:
+        """Write what is pending and stop the writer."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout=30)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.interval)
+            self.flush()
+
+
 def roster_queries(paths: HubPaths, facility: str) -> list[NumbersQuery]:
     """Every patient of the roster once: by the numbers of their latest record, and the patients
     of the レセコン's roster (`madoguchi hub import roster.csv`) by the numbers it knows."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+
 import pytest
 from madoguchi.edge.verdict import Method, Outcome, Source
 from madoguchi.sim.vcard import registered_violations
@@ -43,6 +46,33 @@ async def test_card_and_pin_give_the_verdict(desk, collected):
         assert isinstance(desk.screen, ResultScreen)
         assert text(desk, "#verdict-band") == "〇  確認OK"
     assert not registered_violations()
+
+
+async def test_digits_typed_while_the_card_is_read_are_kept(desk, collected):
+    """The patient types as soon as the card is down, while the reader still opens the session and
+    reads the tries (a few hundred ms on a real reader): no digit typed meanwhile may be lost."""
+    card_read = threading.Event()
+    open_transport = desk.card_port.open_transport
+
+    def slow_open():
+        card_read.wait(10)
+        return open_transport()
+
+    desk.card_port = dataclasses.replace(desk.card_port, open_transport=slow_open)
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        desk.demo.cards.insert("valid")
+        for _ in range(200):
+            if isinstance(desk.screen, PinScreen):
+                break
+            await pilot.pause(0.01)
+        assert isinstance(desk.screen, PinScreen) and desk.screen.busy
+        await pilot.press(*"1234")
+        assert text(desk, "#pin-dots") == "＊　＊　＊　＊"
+        card_read.set()
+        await settle(pilot, desk)
+        ready = collected.of(messages.VerdictReady)[0]
+        assert ready.result.verdict.outcome == Outcome.OK
+        assert isinstance(desk.screen, ResultScreen)
 
 
 async def test_wrong_pin_shows_tries_then_the_fallback_at_one_try(desk, collected):

@@ -136,6 +136,7 @@ class PinScreen(DeskScreen):
         """The card or reader hangs: stop waiting for it and offer the fallback."""
         self.workers.cancel_group(self, "card")
         self._busy(False)
+        self._clear_digits()
         self._tell("no_answer", error=True)
         self._tell_staff(f"カードが応答しません。カードを置き直すか、{FALLBACK_JA}")
 
@@ -166,6 +167,9 @@ class PinScreen(DeskScreen):
     def on_card_tries_read(self, message: messages.CardTriesRead) -> None:
         self._busy(False)
         self.show_tries(message.tries_left)
+        if message.tries_left <= 1:
+            self._clear_digits()  # typed ahead, before the warning was on the screen: never sent
+        self._submit_if_complete()
 
     def show_tries(self, tries_left: int, wrong: bool = False) -> None:
         self.tries_left = tries_left
@@ -183,21 +187,35 @@ class PinScreen(DeskScreen):
         self._tell("locked_message", error=True)
         self._tell_staff(f"暗証番号がロックされています（解除は市区町村窓口）。{FALLBACK_JA}")
 
+    def _typing(self) -> bool:
+        """Digits are taken while the PIN can be typed, and already while the card is being read:
+        the patient types as soon as the card is down, and a digit dropped then is a PIN typed
+        wrong (bench/tui_latency.py lost the first one). They are sent once the tries are known."""
+        return (self.busy and self.tries_left is None) or (not self.busy and bool(self.tries_left))
+
     def on_key(self, event: events.Key) -> None:
-        if self.busy or self.tries_left is None or self.tries_left == 0:
+        if not self._typing():
             return
         if event.character and event.character.isascii() and event.character.isdigit():
             event.stop()
-            self._digits.append(event.character)
-            self._show_digits()
-            if len(self._digits) == PIN_LENGTH:
-                pin, self._digits = "".join(self._digits), []
-                self._busy(True)
-                self._tell("checking")
-                self.prove(pin)
+            if len(self._digits) < PIN_LENGTH:
+                self._digits.append(event.character)
+                self._show_digits()
+            self._submit_if_complete()
+
+    def _submit_if_complete(self) -> None:
+        if len(self._digits) == PIN_LENGTH and not self.busy and self.tries_left and not self.locked:
+            pin, self._digits = "".join(self._digits), []
+            self._busy(True)
+            self._tell("checking")
+            self.prove(pin)
+
+    def _clear_digits(self) -> None:
+        self._digits = []
+        self._show_digits()
 
     def action_erase(self) -> None:
-        if self._digits and not self.busy:
+        if self._digits and self._typing():
             self._digits.pop()
             self._show_digits()
 
@@ -206,7 +224,9 @@ class PinScreen(DeskScreen):
         self.workers.cancel_group(self, "card")
         self.app.go_idle()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="prove card holder")
+    # Not exclusive: a PIN typed ahead is sent from the handler of the tries read, before that
+    # worker has quite ended, and an exclusive start would cancel it. `busy` keeps it to one.
+    @work(thread=True, exit_on_error=False, group="card", description="prove card holder")
     def prove(self, pin: str) -> None:
         try:
             proof = self.session.prove_holder(pin)
@@ -236,8 +256,7 @@ class PinScreen(DeskScreen):
 
     def on_card_problem(self, message: messages.CardProblem) -> None:
         self._busy(False)
-        self._digits = []
-        self._show_digits()
+        self._clear_digits()
         if message.kind == WrongPin.__name__ and message.tries_left is not None:
             self.show_tries(message.tries_left, wrong=True)
             return
