@@ -19,7 +19,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import sqlite_utils
-from madoguchi.edge.model import QualificationRecord, Validity
+from madoguchi.edge.model import QualificationRecord, Validity, stored_field_problems
 
 DATABASE_NAME = "cache.db"
 PAGE_CACHE_KIB = 64 * 1024  # 64 MB: the default 2 MB doubles a bulk apply
@@ -29,6 +29,10 @@ INDEX_BUILD_CACHE_KIB = 16 * 1024
 
 class StoreMissing(RuntimeError):
     """The database does not exist yet (nothing synced or loaded)."""
+
+
+class UnreadableRecord(ValueError):
+    """A stored row that does not make a record (a bad value that got into the cache)."""
 
 
 class StoreLocked(StoreMissing):
@@ -257,6 +261,13 @@ def card_link_for(conn: sqlite3.Connection, certificate_der: bytes) -> str:
 
 # ---- records: bulk apply ----------------------------------------------------
 
+def row_problems(row) -> list[str]:
+    """What is wrong with a qualification row (COLUMN_NAMES order): [] when it is a good one."""
+    if not isinstance(row, (list, tuple)) or len(row) != len(COLUMN_NAMES):
+        return [f"{len(row) if isinstance(row, (list, tuple)) else 'no'} columns, not {len(COLUMN_NAMES)}"]
+    return stored_field_problems(dict(zip(COLUMN_NAMES, row, strict=True)))
+
+
 def record_row(data: dict) -> tuple:
     """A record as a dict (JSON form) → a row tuple in COLUMN_NAMES order."""
     diseases = data.get("specific_diseases")
@@ -400,6 +411,14 @@ def get_sync_state(conn: sqlite3.Connection) -> SyncState | None:
 # ---- records: lookups -------------------------------------------------------
 
 def _record(row: tuple) -> QualificationRecord:
+    try:
+        return _read_record(row)
+    except (ValueError, TypeError, KeyError) as exc:  # never the value: it may be personal
+        raise UnreadableRecord(f"stored record {row[0] if row else '?'} cannot be read "
+                               f"({type(exc).__name__}; {'; '.join(row_problems(row)) or 'bad value'})") from None
+
+
+def _read_record(row: tuple) -> QualificationRecord:
     (record_id, insurer_number, insurer_name, symbol, number, branch, birth_date,
      personal_family, name, name_kana, name_other, sex, address, post_number,
      qualification_date, disqualification_date, loss_reason, card_classification,

@@ -245,7 +245,14 @@ def decide(
                             "この書類はオンライン確認が必要ですが、現在オフラインです",
                             "this document needs an online check and the desk is offline", warnings,
                             ("マイナ保険証か資格確認書の提示をお願いしてください",))
-        answer = _from_cache(request, conn, today)
+        try:
+            answer = _from_cache(request, conn, today)
+        except store.UnreadableRecord as exc:
+            log.error("%s", exc)
+            return _confirm("unreadable_record", "手元の資格情報が読めません（データ不良）",
+                            f"a cached record cannot be read: {exc}", warnings,
+                            ("資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）で番号を確認してください",
+                             "管理者に連絡してください（同期データの不良）"))
 
     return _judge(answer, source, request, conn, policy, now, today, warnings)
 

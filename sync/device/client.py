@@ -11,9 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import socket
 import sqlite3
+import threading
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from madoguchi.edge import store
@@ -23,7 +26,7 @@ from madoguchi.sync.bundle import BundleError, parse, row_hash
 from madoguchi.sync.device.hubclient import HubClient, HubRefused
 from madoguchi.sync.protocol import FULL_TARGET, delta_target
 from madoguchi.sync.tables import QUALIFICATION_TABLE, TABLES, change_rows, get_digest, set_digest
-from tuf.api.exceptions import DownloadError, DownloadLengthMismatchError, RepositoryError
+from tuf.api.exceptions import DownloadError, DownloadLengthMismatchError, RepositoryError, SlowRetrievalError
 from tuf.ngclient import Updater
 from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 from urllib3.exceptions import HTTPError
@@ -31,6 +34,7 @@ from urllib3.exceptions import HTTPError
 log = logging.getLogger(__name__)
 
 SOCKET_TIMEOUT = 5  # seconds without a byte before a download gives up (urllib3 retries add to it)
+SYNC_DEADLINE = 120  # seconds for all the downloads of one sync run, however slowly the bytes come
 CONFIG_NAME = "madoguchi.sync.json"
 
 
@@ -47,6 +51,7 @@ class DeviceConfig:
     data_dir: Path
     url: str  # the facility's repository: <url>/metadata/, <url>/targets/
     socket_timeout: float = SOCKET_TIMEOUT
+    deadline: float = SYNC_DEADLINE
 
     @property
     def sync_dir(self) -> Path:
@@ -153,7 +158,8 @@ def load_device_config(data_dir: Path) -> DeviceConfig:
     path = Path(data_dir) / "sync" / CONFIG_NAME
     try:
         raw = json.loads(path.read_text())
-        return DeviceConfig(Path(data_dir), raw["url"], float(raw.get("socket_timeout", SOCKET_TIMEOUT)))
+        return DeviceConfig(Path(data_dir), raw["url"], float(raw.get("socket_timeout", SOCKET_TIMEOUT)),
+                            float(raw.get("deadline", SYNC_DEADLINE)))
     except FileNotFoundError:
         raise NotInitialized(f"sync is not set up in {data_dir}: run `madoguchi sync init` first") from None
     except (OSError, ValueError, KeyError) as exc:
@@ -210,9 +216,55 @@ def sync_once(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
     return outcome
 
 
+class DeadlineFetcher(Urllib3Fetcher):
+    """The TUF fetcher under one deadline for a whole sync run: a server that drips a byte now
+    and then never trips the socket timeout, so at the deadline the socket of the download in
+    progress is shut down, and no request starts after it."""
+
+    def __init__(self, socket_timeout: float, deadline: float) -> None:
+        super().__init__(socket_timeout=socket_timeout)  # type: ignore[arg-type]
+        self.base_timeout, self.deadline = socket_timeout, deadline
+
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise SlowRetrievalError("the sync run's deadline passed")
+        return left
+
+    def _fetch(self, url: str):
+        # urllib3 tries up to 4 times: each try gets a quarter of the time left at most
+        self.socket_timeout = max(min(self.base_timeout, self._left() / 4), 0.05)  # type: ignore[assignment]
+        return super()._fetch(url)
+
+    def _chunks(self, response):
+        fired = threading.Event()
+        sock = getattr(getattr(response, "connection", None), "sock", None)
+
+        def cut() -> None:
+            fired.set()
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        timer = threading.Timer(self._left(), cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield from super()._chunks(response)
+        except Exception:
+            if not fired.is_set():
+                raise
+        finally:
+            timer.cancel()
+        if fired.is_set():
+            raise SlowRetrievalError("the sync run's deadline passed during a download")
+
+
 def _run(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
     bundle.load_facility_key(config.facility_key_path)  # a clear error before any download
-    fetcher = Urllib3Fetcher(socket_timeout=config.socket_timeout)
+    fetcher = DeadlineFetcher(config.socket_timeout, time.monotonic() + config.deadline)
     config.download_dir.mkdir(parents=True, exist_ok=True)
     updater = Updater(str(config.metadata_dir), f"{config.url}/metadata/", str(config.download_dir),
                       f"{config.url}/targets/", fetcher=fetcher, bootstrap=None)
@@ -272,13 +324,14 @@ def apply_bundle(conn: sqlite3.Connection, path: str | Path, key: bytes, custom:
                     raise DigestMismatch(f"delta from version {custom['from']} but the cache holds "
                                          f"{state.data_version if state else 'nothing'}")
                 digest, rows = _apply_delta(conn, lines, get_digest(conn) or 0)
-        except (IndexError, TypeError, KeyError, sqlite3.ProgrammingError, sqlite3.IntegrityError) as exc:
-            raise BundleError(f"malformed line in bundle: {type(exc).__name__}: {exc}") from None
+        except (IndexError, TypeError, KeyError, ValueError, OverflowError, sqlite3.ProgrammingError,
+                sqlite3.IntegrityError) as exc:
+            raise BundleError(f"malformed line in bundle: {type(exc).__name__}") from None
         if bundle.digest_hex(digest) != custom["digest"]:
             raise DigestMismatch(f"data version {custom['to']}: digest after applying is "
                                  f"{bundle.digest_hex(digest)[:16]}..., the hub signed {custom['digest'][:16]}...")
         set_digest(conn, digest)
-        store.set_sync_state(conn, int(custom["to"]), datetime.fromisoformat(header["generated_at"]))
+        store.set_sync_state(conn, int(custom["to"]), _generated_at(header))
         store.record_sync_attempt(conn, "ok")
     return rows
 
@@ -293,6 +346,35 @@ def _header(line: bytes, custom: dict) -> dict:
             raise BundleError(f"bundle header {field}={header.get(field)!r} does not match the signed "
                               f"target ({custom.get(field)!r})")
     return header
+
+
+GENERATED_AHEAD = timedelta(days=1)  # clocks disagree a little; a bundle from the future is refused
+
+
+def _generated_at(header: dict) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(header.get("generated_at")))
+    except ValueError:
+        raise BundleError("bundle header: generated_at is not a date and time") from None
+    if when.tzinfo is None or when > store.utcnow() + GENERATED_AHEAD:
+        raise BundleError("bundle header: generated_at has no offset or is in the future")
+    return when
+
+
+def checked_row(item: list) -> list:
+    """A qualification row of a bundle, each field checked against the record model."""
+    problems = store.row_problems(item)
+    if problems:
+        raise BundleError(f"bad record {item[0] if type(item[0]) is int else '?'} in bundle: "
+                          f"{'; '.join(problems)[:500]}")
+    return item
+
+
+def checked_small(table, values: list) -> list:
+    """An insurer, revocation or meta row: the table's columns, all text."""
+    if len(values) != len(table.columns) or not all(isinstance(v, str) and len(v) <= 200 for v in values):
+        raise BundleError(f"bad {table.name} row in bundle")
+    return values
 
 
 def _apply_full(conn: sqlite3.Connection, lines) -> tuple[int, int]:
@@ -312,7 +394,7 @@ def _apply_full(conn: sqlite3.Connection, lines) -> tuple[int, int]:
         table = TABLES.get(item[0])
         if table is None or table.code == "q" or (table.code == "m" and item[1] not in bundle.SYNCED_META_KEYS):
             raise BundleError(f"unexpected line in a full bundle: {str(item[0])[:10]!r}")
-        conn.execute(table.upsert_sql(), item[1:])
+        conn.execute(table.upsert_sql(), checked_small(table, item[1:]))
         digest += row_hash(table.tag, bundle.canonical(item[1:]))
     sums = [digest]
 
@@ -321,11 +403,11 @@ def _apply_full(conn: sqlite3.Connection, lines) -> tuple[int, int]:
             return
         line, item = first_row
         total = row_hash(QUALIFICATION_TABLE.tag, line)
-        yield item
+        yield checked_row(item)
         for line in lines:
             item = json_row(line)
             total += row_hash(QUALIFICATION_TABLE.tag, line)
-            yield item
+            yield checked_row(item)
         sums.append(total)
 
     count = store.replace_all_records(conn, rows())
@@ -349,13 +431,15 @@ def _apply_delta(conn: sqlite3.Connection, lines, digest: int) -> tuple[int, int
     for line in lines:
         item = parse(line)
         if type(item[0]) is int:
-            table, put = QUALIFICATION_TABLE, item
+            table, put = QUALIFICATION_TABLE, checked_row(item)
         else:
             code = str(item[0])
             table = TABLES.get(code.rstrip("-"))
             if table is None or (table.code == "m" and item[1] not in bundle.SYNCED_META_KEYS):
                 raise BundleError(f"unexpected line in a delta bundle: {code[:10]!r}")
-            put = None if code.endswith("-") else item[1:]
+            put = None if code.endswith("-") else checked_small(table, item[1:])
+            if put is None and (len(item) != 2 or not isinstance(item[1], int if table.code == "q" else str)):
+                raise BundleError(f"bad deletion from {table.name} in bundle")
         if table is not batch_table or len(puts) + len(deletes) >= 10000:
             if batch_table is not None:
                 digest = change_rows(conn, batch_table, puts, deletes, digest)

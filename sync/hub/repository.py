@@ -35,6 +35,7 @@ from pathlib import Path
 import sqlite_utils
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from madoguchi.edge import store
+from madoguchi.edge.model import stored_field_problems
 from madoguchi.sync import bundle
 from madoguchi.sync.bundle import BundleWriter, canonical
 from madoguchi.sync.protocol import FULL_TARGET, delta_target, is_facility_name
@@ -71,6 +72,7 @@ TIMESTAMP_EXPIRY = timedelta(hours=6)  # short: bounds how long a replayed times
 TIMESTAMP_INTERVAL = timedelta(hours=1)
 KEEP_DELTAS = 24
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8470
+PUBLISH_TMP_PREFIX = "publish-tmp-"
 
 
 class HubError(RuntimeError):
@@ -198,20 +200,48 @@ def import_population(paths: HubPaths, facility: str, lines: Iterable[str], toda
 
 REQUIRED_FIELDS = ("record_id", "insurer_number", "number", "birth_date", "qualification_date", "as_of",
                    "registered_on")
+MAX_IMPORT_LINE = 64 * 1024
+MAX_IMPORT_PROBLEMS = 20  # named in the error; the count says how many more
 
 
 def _records(lines: Iterable[str]) -> Iterator[dict]:
+    """The records of a records file, every field of each checked against the record model.
+    Any bad line refuses the whole file (HubError naming lines and fields, never values) — raised
+    once the file is read, before the import's transaction commits."""
+    problems: list[str] = []
+    count = 0
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-            missing = [f for f in REQUIRED_FIELDS if record.get(f) in (None, "")]
-            if missing:
-                raise ValueError(f"missing {', '.join(missing)}")
-        except (ValueError, AttributeError) as exc:
-            raise HubError(f"line {number}: not a population record ({exc})") from None
-        yield record
+        found = _record_problems(line)
+        if isinstance(found, dict):
+            yield found
+            continue
+        count += 1
+        if len(problems) < MAX_IMPORT_PROBLEMS:
+            problems.append(f"line {number}: {'; '.join(found)}")
+    if problems:
+        more = f" (and {count - len(problems)} more bad lines)" if count > len(problems) else ""
+        raise HubError(f"{count} bad record(s), nothing imported: " + " | ".join(problems) + more)
+
+
+def _record_problems(line: str) -> dict | list[str]:
+    """The record on `line`, or what is wrong with it."""
+    if len(line) > MAX_IMPORT_LINE:
+        return [f"longer than {MAX_IMPORT_LINE} characters"]
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return ["not JSON"]
+    if not isinstance(record, dict):
+        return ["not a JSON object"]
+    missing = [f for f in REQUIRED_FIELDS if record.get(f) in (None, "")]
+    if missing:
+        return [f"missing {', '.join(missing)}"]
+    problems = store.row_problems(store.record_row(record))
+    problems += [f"registered_on: {p.split(': ', 1)[1]}"
+                 for p in stored_field_problems({"birth_date": record["registered_on"]})]
+    return problems or record
 
 
 def revoke(paths: HubPaths, facility: str, card_link: str, reason: str) -> None:
@@ -480,7 +510,18 @@ def _publish(paths: HubPaths, facility: str, conn: sqlite3.Connection, now: date
     digest = bundle.digest_hex(get_digest(conn) or 0)
     if previous and not pending and not full:
         return Published(facility, previous, digest, records, None, False)
+    # The version is reserved (committed) before anything is signed. A publish that died after
+    # reserving may have been seen by devices: its version is never issued again, and the next
+    # one brings a full bundle (and a delta from the dead one's version: the changes since the
+    # last recorded version, all of them still pending, take a device from either to the new).
+    reserved = int(store.get_meta(conn, "reserved_version") or 0)
+    if reserved > previous:
+        log.warning("%s: a publish of data version %d did not finish; publishing %d", facility, reserved,
+                    reserved + 1)
+        full, previous = True, reserved
     version = previous + 1
+    with store.transaction(conn):
+        store.set_meta(conn, "reserved_version", str(version))
     key = bundle.load_facility_key(paths.facility_key(facility))
     repo = Repository(paths, facility)
     targets_dir = paths.targets(facility)
@@ -488,7 +529,7 @@ def _publish(paths: HubPaths, facility: str, conn: sqlite3.Connection, now: date
               "key_id": bundle.key_id(key)}
     new: dict[str, TargetFile] = {}
     delta_rows = None
-    with tempfile.TemporaryDirectory(dir=paths.hub_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=paths.hub_dir, prefix=PUBLISH_TMP_PREFIX) as tmp:
         if previous:
             name = delta_target(previous, version)
             delta_path = Path(tmp) / name
@@ -585,6 +626,20 @@ def facility_status(paths: HubPaths, facility: str) -> dict:
 # ---- serving --------------------------------------------------------------------------------
 
 class _StaticHandler(SimpleHTTPRequestHandler):
+    """Files only: no directory listing, nothing whose path has a part starting with a dot
+    (the version pointers, temporary files)."""
+
+    def send_head(self):
+        parts = self.path.split("?", 1)[0].split("#", 1)[0].split("/")
+        if any(part.startswith((".", "%2e", "%2E")) for part in parts) or self.path.endswith("/"):
+            self.send_error(404, "File not found")
+            return None
+        return super().send_head()
+
+    def list_directory(self, path):
+        self.send_error(404, "File not found")
+        return None
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         log.debug("%s %s", self.address_string(), format % args)
 
