@@ -146,6 +146,11 @@ class OnlineUnavailable(Exception):
     """The online source did not answer within the budget, or is unreachable."""
 
 
+class OnlineRefused(OnlineUnavailable):
+    """The upstream answered with an error of its own (the qualification terminal's code and
+    message): the desk shows it as such, not as "offline"."""
+
+
 OnlineSource = Callable[[CheckRequest, float], OnlineAnswer]
 
 
@@ -237,7 +242,16 @@ def decide(
 
     answer, source = None, Source.CACHE
     if online is not None:
-        answer = _ask_online(online, request, policy.online_budget_seconds)
+        try:
+            answer = _ask_online(online, request, policy.online_budget_seconds)
+        except OnlineRefused as exc:
+            warnings.append(Warning("terminal_error", f"資格確認端末のエラー：{exc}", f"the terminal refused: {exc}"))
+        if answer is not None and answer.as_of is not None and now - answer.as_of > policy.online_max_age:
+            age = int((now - answer.as_of).total_seconds())
+            log.warning("an online answer produced %d s ago is not taken as online", age)
+            warnings.append(Warning("online_answer_old", f"オンラインの回答が古いため使いません（{age_ja(age)}の回答）",
+                                    f"the online answer was produced {age} s ago: not taken as online"))
+            answer = None
         source = Source.ONLINE if answer else Source.CACHE
     if answer is None:
         if document.needs_online:
@@ -261,6 +275,8 @@ def _ask_online(online: OnlineSource, request: CheckRequest, budget: float) -> O
     started = time.monotonic()
     try:
         answer = online(request, budget)
+    except OnlineRefused:
+        raise
     except OnlineUnavailable as exc:
         log.info("online check unavailable (%s); using the cache", exc)
         return None

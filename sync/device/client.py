@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import socket
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import urllib3
 from madoguchi.edge import store
 from madoguchi.edge.verdict import OnlineUnavailable
 from madoguchi.sync import bundle
@@ -218,8 +217,9 @@ def sync_once(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
 
 class DeadlineFetcher(Urllib3Fetcher):
     """The TUF fetcher under one deadline for a whole sync run: a server that drips a byte now
-    and then never trips the socket timeout, so at the deadline the socket of the download in
-    progress is shut down, and no request starts after it."""
+    and then never trips the socket timeout, so the body is read as it comes (`read1`) and the
+    deadline checked between reads; no request starts after it. A run ends at most one socket
+    timeout after its deadline."""
 
     def __init__(self, socket_timeout: float, deadline: float) -> None:
         super().__init__(socket_timeout=socket_timeout)  # type: ignore[arg-type]
@@ -237,29 +237,17 @@ class DeadlineFetcher(Urllib3Fetcher):
         return super()._fetch(url)
 
     def _chunks(self, response):
-        fired = threading.Event()
-        sock = getattr(getattr(response, "connection", None), "sock", None)
-
-        def cut() -> None:
-            fired.set()
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-        timer = threading.Timer(self._left(), cut)
-        timer.daemon = True
-        timer.start()
+        done = False
         try:
-            yield from super()._chunks(response)
-        except Exception:
-            if not fired.is_set():
-                raise
+            while chunk := (self._left() and response.read1(self.chunk_size)):
+                yield chunk
+            done = True
+        except urllib3.exceptions.TimeoutError as exc:
+            raise SlowRetrievalError from exc
         finally:
-            timer.cancel()
-        if fired.is_set():
-            raise SlowRetrievalError("the sync run's deadline passed during a download")
+            if not done:
+                response.close()  # never back into the pool with a body half read
+            response.release_conn()
 
 
 def _run(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
@@ -313,7 +301,7 @@ def apply_bundle(conn: sqlite3.Connection, path: str | Path, key: bytes, custom:
     back whole on any problem. The caller truncates the WAL afterwards. Returns the number of
     qualification rows in the bundle."""
     lines = bundle.read_lines(Path(path), key)
-    header = _header(next(lines, b""), custom)
+    generated_at = _generated_at(_header(next(lines, b""), custom))
     with store.transaction(conn):
         try:
             if custom["kind"] == "full":
@@ -324,6 +312,8 @@ def apply_bundle(conn: sqlite3.Connection, path: str | Path, key: bytes, custom:
                     raise DigestMismatch(f"delta from version {custom['from']} but the cache holds "
                                          f"{state.data_version if state else 'nothing'}")
                 digest, rows = _apply_delta(conn, lines, get_digest(conn) or 0)
+        except BundleError:
+            raise
         except (IndexError, TypeError, KeyError, ValueError, OverflowError, sqlite3.ProgrammingError,
                 sqlite3.IntegrityError) as exc:
             raise BundleError(f"malformed line in bundle: {type(exc).__name__}") from None
@@ -331,7 +321,7 @@ def apply_bundle(conn: sqlite3.Connection, path: str | Path, key: bytes, custom:
             raise DigestMismatch(f"data version {custom['to']}: digest after applying is "
                                  f"{bundle.digest_hex(digest)[:16]}..., the hub signed {custom['digest'][:16]}...")
         set_digest(conn, digest)
-        store.set_sync_state(conn, int(custom["to"]), _generated_at(header))
+        store.set_sync_state(conn, int(custom["to"]), generated_at)
         store.record_sync_attempt(conn, "ok")
     return rows
 

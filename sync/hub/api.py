@@ -34,7 +34,7 @@ from fastapi.responses import JSONResponse
 from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.numbers import normalize_branch, normalize_symbol
-from madoguchi.edge.verdict import CheckRequest, Method, OnlineAnswer, OnlineUnavailable
+from madoguchi.edge.verdict import CheckRequest, Method, OnlineAnswer, OnlineRefused, OnlineUnavailable
 from madoguchi.sync.hub import pki, reconciliation, roster
 from madoguchi.sync.hub import repository as hub
 from madoguchi.sync.hub.repository import HubPaths
@@ -304,6 +304,7 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
     @app.post("/v1/check", responses={400: {"description": "the body is not JSON"},
                                       401: {"description": "no client certificate"},
                                       403: {"description": "unknown or revoked device"},
+                                      502: {"description": "the upstream answered with an error (its message)"},
                                       503: {"description": "the upstream gave no answer within the budget"}})
     def post_check(body: CheckByNumbers | CheckByCard, device: DeviceDep,
                    background: BackgroundTasks) -> dict[str, Any]:
@@ -315,6 +316,8 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
                                    branch=normalize_branch(body.branch), birth_date=body.birth_date)
         try:
             answer = online_source(app.state.upstream)(request, max(body.budget_seconds - RETURN_MARGIN, 0.01))
+        except OnlineRefused as exc:
+            raise HTTPException(502, f"upstream refused: {exc}") from None
         except OnlineUnavailable as exc:
             raise HTTPException(503, f"upstream: {exc}") from None
         if answer.records:

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from madoguchi.edge import store
@@ -49,6 +49,10 @@ def remember(paths: HubPaths, facility: str, answers: Iterable[OnlineAnswer]) ->
     bundle); rows the roster already has as they are stay untouched. Returns rows changed."""
     records = [r for a in answers for r in a.records]
     rows = {r.record_id: store.record_row(r.to_json()) for r in records}
+    for key, row in list(rows.items()):  # a bad field would make every device refuse the bundle
+        if problems := store.row_problems(row):
+            log.warning("an upstream record not kept in %s's roster: %s", facility, "; ".join(problems))
+            del rows[key]
     if not rows:
         return 0
     conn = hub.open_facility_store(paths, facility)
@@ -62,10 +66,16 @@ def remember(paths: HubPaths, facility: str, answers: Iterable[OnlineAnswer]) ->
                 current |= {r[0]: tuple(r) for r in conn.execute(
                     f"SELECT {', '.join(store.COLUMN_NAMES)} FROM qualification WHERE record_id IN "
                     f"({', '.join('?' * len(chunk))})", chunk)}
-            changed = [row for key, row in rows.items() if current.get(key) != tuple(row)]
+            changed = [row for key, row in rows.items() if current.get(key) != tuple(row)
+                       and not _older(row, current.get(key))]
             return hub.change(conn, QUALIFICATION_TABLE, changed, []) if changed else 0
     finally:
         conn.close()
+
+
+def _older(row: tuple, current: tuple | None) -> bool:
+    """An answer produced before the record the roster holds never replaces it (a late push)."""
+    return current is not None and datetime.fromisoformat(row[-1]) < datetime.fromisoformat(current[-1])
 
 
 def roster_queries(paths: HubPaths, facility: str) -> list[NumbersQuery]:
