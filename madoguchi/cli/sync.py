@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import signal
+import sys
 import threading
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -104,7 +105,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_sync_init)
     p = s.add_parser("enroll", help="enroll this device with the hub by a one-time token (replaces sync init)")
     p.add_argument("--hub-url", required=True, help="the hub API, e.g. https://hub:8443")
-    p.add_argument("--token", required=True, help="from `madoguchi hub enroll-token` on the hub")
+    token = p.add_mutually_exclusive_group(required=True)
+    token.add_argument("--token", help="from `madoguchi hub enroll-token` on the hub (visible in the process list: "
+                                       "prefer --token-file)")
+    token.add_argument("--token-file", help="a file holding the token, or - to read it from standard input")
     p.set_defaults(func=cmd_sync_enroll)
     p = s.add_parser("once", help="sync now, once")
     p.add_argument("--json", action="store_true")
@@ -414,7 +418,11 @@ def cmd_sync_enroll(args: argparse.Namespace) -> int:
 
     config = data_config(args)
     try:
-        device = enroll_device(config.data_dir, args.hub_url, args.token)
+        token = args.token or (sys.stdin.readline() if args.token_file == "-" else Path(args.token_file).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(EXIT_BAD_INPUT, f"cannot read the token: {exc}") from None
+    try:
+        device = enroll_device(config.data_dir, args.hub_url, token.strip())
     except EnrollmentError as exc:
         raise CommandError(EXIT_ENVIRONMENT, str(exc)) from None
     print(f"enrolled; sync set up in {device.sync_dir} (repository {device.url}): "

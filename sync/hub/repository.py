@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -122,13 +123,22 @@ def check_facility_name(name: str) -> str:
 
 # ---- the hub's store ------------------------------------------------------------------
 
+def secure_hub_dirs(paths: HubPaths) -> None:
+    """The hub's directories, readable by their owner only whatever the umask (personal data, keys)."""
+    for directory in (paths.hub_dir, paths.hub_dir / "facilities", paths.hub_dir / "keys", paths.served):
+        store.secure_dir(directory)
+
+
 def open_facility_store(paths: HubPaths, facility: str, create: bool = False) -> sqlite3.Connection:
     """The facility's data on the hub: the device's schema, plus the changes not yet published."""
     directory = paths.store_dir(facility)
     if not create and not store.database_path(directory).exists():
         raise HubError(f"no facility {facility!r} on this hub: run `madoguchi hub import` first")
+    if create:
+        secure_hub_dirs(paths)
     conn = store.open_database(store.secure_dir(directory), create=create)
     if create:
+        os.chmod(store.database_path(directory), 0o600)
         sqlite_utils.Database(conn)["hub_change"].create(
             {"code": str, "key": str}, pk=("code", "key"), if_not_exists=True
         )
@@ -281,7 +291,7 @@ def write_private(path: Path, data: bytes) -> None:
 def locked(paths: HubPaths, facility: str) -> Iterator[None]:
     """One writer of a facility's repository at a time (publish, timestamp job, rotation)."""
     paths.keys(facility).mkdir(parents=True, exist_ok=True)
-    with open(paths.keys(facility) / ".lock", "w") as lock:
+    with os.fdopen(os.open(paths.keys(facility) / ".lock", os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -323,8 +333,8 @@ class Repository:
             atomic_write(self.dir / f".{role}-version", str(version).encode())
 
     def create(self, now: datetime) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.paths.targets(self.facility).mkdir(parents=True, exist_ok=True)
+        for directory in (self.paths.repo(self.facility), self.dir, self.paths.targets(self.facility)):
+            store.secure_dir(directory)
         signers = {role: _new_signer(self.paths, self.facility, role) for role in ROLES}
         root = Root(expires=now + ROOT_EXPIRY, consistent_snapshot=True)
         for role, signer in signers.items():
@@ -423,7 +433,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     with os.fdopen(fd, "wb") as f:
         f.write(data)
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, 0o600)  # served by the hub's own process: nobody else needs to read it
     os.replace(tmp, path)
 
 
@@ -432,12 +442,29 @@ def atomic_write(path: Path, data: bytes) -> None:
 def ensure_facility(paths: HubPaths, facility: str, now: datetime) -> None:
     """Keys, facility key and an empty repository for a new facility."""
     check_facility_name(facility)
+    secure_hub_dirs(paths)
     with locked(paths, facility):
+        clean_leftovers(paths, facility)
         if not paths.facility_key(facility).exists():
             write_private(paths.facility_key(facility), bundle.new_facility_key().encode())
         repo = Repository(paths, facility)
         if not repo.exists():
             repo.create(now)
+
+
+def clean_leftovers(paths: HubPaths, facility: str) -> list[Path]:
+    """What a killed publish, timestamp job or key write of the facility left behind: its temporary
+    directory, half-written metadata and keys. Call holding the facility's lock."""
+    found = [*paths.hub_dir.glob(f"{PUBLISH_TMP_PREFIX}{facility}-*"), *paths.metadata(facility).glob(".tmp-*"),
+             *paths.keys(facility).glob("*.tmp")]
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if found:
+        log.info("%s: removed %d leftover(s) of an interrupted publish", facility, len(found))
+    return found
 
 
 def _write_bundle(path: Path, key: bytes, header: dict, lines: Iterable[bytes]) -> int:
@@ -529,7 +556,7 @@ def _publish(paths: HubPaths, facility: str, conn: sqlite3.Connection, now: date
               "key_id": bundle.key_id(key)}
     new: dict[str, TargetFile] = {}
     delta_rows = None
-    with tempfile.TemporaryDirectory(dir=paths.hub_dir, prefix=PUBLISH_TMP_PREFIX) as tmp:
+    with tempfile.TemporaryDirectory(dir=paths.hub_dir, prefix=f"{PUBLISH_TMP_PREFIX}{facility}-") as tmp:
         if previous:
             name = delta_target(previous, version)
             delta_path = Path(tmp) / name
@@ -542,7 +569,7 @@ def _publish(paths: HubPaths, facility: str, conn: sqlite3.Connection, now: date
             new[FULL_TARGET] = _target(full_path, FULL_TARGET,
                                        {**header, "kind": "full", "from": None, "rows": records})
         for name, target in new.items():
-            os.chmod(Path(tmp) / name, 0o644)
+            os.chmod(Path(tmp) / name, 0o600)
             os.replace(Path(tmp) / name, targets_dir / repo._file_name(target))
     unlisted = repo.publish_targets(now, new)
     with store.transaction(conn):
@@ -586,6 +613,7 @@ def refresh_timestamps(paths: HubPaths, now: datetime | None = None) -> list[str
         repo = Repository(paths, facility)
         if repo.exists():
             with locked(paths, facility):
+                clean_leftovers(paths, facility)
                 repo.refresh(now)
             done.append(facility)
     return done
@@ -646,7 +674,7 @@ class _StaticHandler(SimpleHTTPRequestHandler):
 
 def make_server(paths: HubPaths, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> ThreadingHTTPServer:
     """A static file server for the served directory (port 0: any free port)."""
-    paths.served.mkdir(parents=True, exist_ok=True)
+    secure_hub_dirs(paths)
     handler = partial(_StaticHandler, directory=str(paths.served))
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True

@@ -516,3 +516,61 @@ def test_an_older_push_never_overwrites_a_newer_roster_record(tmp_path, populati
     conn = hub.open_facility_store(paths, FACILITY)
     assert conn.execute("SELECT name FROM qualification WHERE record_id = ?", (record.record_id,)).fetchone()[0] == "新"
     conn.close()
+
+
+# ---- 7. files and secrets ---------------------------------------------------------------------
+
+def _loose(root: Path) -> list[str]:
+    return [f"{p.relative_to(root)} {oct(p.stat().st_mode & 0o777)}" for p in [root, *root.rglob("*")]
+            if not p.is_symlink() and p.stat().st_mode & 0o077]
+
+
+def test_the_hub_keeps_its_files_to_itself_whatever_the_umask(tmp_path):
+    records = tmp_path / "records.jsonl"
+    write_population(records, 30)
+    data = tmp_path / "data"
+    env = {**os.environ, "MADOGUCHI_CONFIG": os.devnull}
+    subprocess.run([*MADOGUCHI, "--data-dir", str(data), "hub", "import", "--facility", FACILITY, "--today",
+                    TODAY.isoformat(), str(records)], check=True, capture_output=True, env=env, timeout=120,
+                   preexec_fn=lambda: os.umask(0o022))
+    subprocess.run([*MADOGUCHI, "--data-dir", str(data), "hub", "enroll-token", "--facility", FACILITY], check=True,
+                   capture_output=True, env=env, timeout=120, preexec_fn=lambda: os.umask(0o022))
+    loose = _loose(data / "hub")
+    figure("hub files readable by others after import + enroll-token under umask 022", loose or "none")
+    assert loose == []
+
+
+def test_a_database_key_others_can_read_is_refused_and_doctor_fails(tmp_path, monkeypatch):
+    from madoguchi.edge.config import load_config
+
+    from madoguchi.ops.doctor import Status, cache_checks
+
+    store.open_database(tmp_path / "data", create=True).close()
+    key = tmp_path / "db.key"
+    key.write_text("ab" * 32)
+    key.chmod(0o644)
+    monkeypatch.setenv(store.DATABASE_KEY_FILE_ENV, str(key))
+    with pytest.raises(store.StoreLocked, match="read by others"):
+        store.open_database(tmp_path / "data", create=True)
+    checks, _ = cache_checks(load_config(tmp_path / "data"), store.utcnow())
+    assert checks[0].status == Status.FAIL and "read by others" in checks[0].detail
+
+
+def test_leftovers_of_a_killed_publish_are_cleaned(world):  # noqa: F811
+    leftovers = [world.paths.hub_dir / f"publish-tmp-{FACILITY}-x1", world.paths.metadata(FACILITY) / ".tmp-x2",
+                 world.paths.keys(FACILITY) / "facility.key.tmp"]
+    leftovers[0].mkdir()
+    for path in leftovers[1:]:
+        path.write_text("half")
+    world.change_records(2)
+    world.publish()
+    assert not any(p.exists() for p in leftovers)
+
+
+def test_the_enrollment_token_from_standard_input(hub_api, tmp_path):  # noqa: F811
+    env = {**os.environ, "MADOGUCHI_CONFIG": os.devnull}
+    result = subprocess.run([*MADOGUCHI, "--data-dir", str(tmp_path / "dev"), "sync", "enroll", "--hub-url",
+                             hub_api.url, "--token-file", "-"], input=hub_api.token() + "\n", capture_output=True,
+                            text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert HubClient.from_data_dir(tmp_path / "dev").get_json("/v1/device", 5)["facility"] == FACILITY
