@@ -142,6 +142,10 @@ def _coerce(name: str, value):
     return value
 
 
+class UnreadableRecord(ValueError):
+    """A stored row that does not make a record (a bad value that got into the cache)."""
+
+
 # ---- validation of a record in its stored form (the hub's import, the device's apply) ----------
 
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")

@@ -19,7 +19,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import sqlite_utils
-from madoguchi.edge.model import QualificationRecord, Validity, stored_field_problems
+from madoguchi.edge.model import QualificationRecord, UnreadableRecord, Validity, stored_field_problems
 
 DATABASE_NAME = "cache.db"
 PAGE_CACHE_KIB = 64 * 1024  # 64 MB: the default 2 MB doubles a bulk apply
@@ -29,10 +29,6 @@ INDEX_BUILD_CACHE_KIB = 16 * 1024
 
 class StoreMissing(RuntimeError):
     """The database does not exist yet (nothing synced or loaded)."""
-
-
-class UnreadableRecord(ValueError):
-    """A stored row that does not make a record (a bad value that got into the cache)."""
 
 
 class StoreLocked(StoreMissing):

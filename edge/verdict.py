@@ -25,6 +25,7 @@ from madoguchi.edge.model import (
     DocumentKind,
     IncomeClass,
     QualificationRecord,
+    UnreadableRecord,
     Validity,
     age_band_ja,
     copay_by_age,
@@ -261,7 +262,7 @@ def decide(
                             ("マイナ保険証か資格確認書の提示をお願いしてください",))
         try:
             answer = _from_cache(request, conn, today)
-        except store.UnreadableRecord as exc:
+        except UnreadableRecord as exc:
             log.error("%s", exc)
             return _confirm("unreadable_record", "手元の資格情報が読めません（データ不良）",
                             f"a cached record cannot be read: {exc}", warnings,

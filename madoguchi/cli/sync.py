@@ -34,6 +34,9 @@ from madoguchi.sync.device.upload import upload_outbox
 from madoguchi.sync.hub import repository as hub
 from madoguchi.sync.hub import roster
 
+ROOT_KEYS_HELP = ("the root medium's directory (<facility>/root.pem), needed for a new facility's first root "
+                  "and for rotate-root only; default $MADOGUCHI_ROOT_KEYS")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     h = sub.add_parser("hub", help="publish facilities' data as signed, encrypted bundles").add_subparsers(
@@ -45,10 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--facility", required=True, help="facility name (ASCII letters, digits, - and _)")
     p.add_argument("--today", help="the day (default: today, JST)")
     p.add_argument("--no-publish", action="store_true", help="import only; publish later")
+    p.add_argument("--root-keys", type=Path, help=ROOT_KEYS_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_hub_import)
     p = h.add_parser("publish", help="publish the facility's pending changes")
     p.add_argument("--facility", required=True)
+    p.add_argument("--root-keys", type=Path, help=ROOT_KEYS_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_hub_publish)
     p = h.add_parser("revoke", help="add a certificate (card link) to the facility's revocation list")
@@ -60,6 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_hub_timestamp)
     p = h.add_parser("rotate-root", help="rotate the facility's root and timestamp keys")
     p.add_argument("--facility", required=True)
+    p.add_argument("--root-keys", type=Path, help=ROOT_KEYS_HELP)
     p.set_defaults(func=cmd_hub_rotate_root)
     p = h.add_parser("serve", help="serve the repositories as static files and the API over mTLS; re-sign timestamps",
                      description="The static TUF repositories (plain HTTP, --port) and the hub API (HTTPS with "
@@ -130,7 +136,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _hub_paths(args: argparse.Namespace) -> hub.HubPaths:
-    return hub.HubPaths(data_config(args).data_dir / "hub")
+    return hub.HubPaths(data_config(args).data_dir / "hub", getattr(args, "root_keys", None))
 
 
 def _print(data: dict, as_json: bool) -> None:
@@ -156,7 +162,10 @@ def cmd_hub_import(args: argparse.Namespace) -> int:
     except hub.HubError as exc:
         raise CommandError(EXIT_BAD_INPUT, str(exc)) from None
     if not args.no_publish:
-        published = hub.publish(paths, args.facility)
+        try:
+            published = hub.publish(paths, args.facility)
+        except hub.HubError as exc:
+            raise CommandError(EXIT_ENVIRONMENT, f"imported, not published: {exc}") from None
         summary |= {"data_version": published.data_version, "digest": published.digest}
     _print(summary, args.json)
     return EXIT_OK

@@ -267,7 +267,8 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
         """The hub CA certificate (PEM)."""
         return {"ca_pem": pki.ca_cert_path(paths).read_text()}
 
-    @app.post("/v1/enroll", responses={400: {"description": "the body is not JSON, or a bad certificate request"},
+    @app.post("/v1/enroll", responses={413: {"description": "the body is larger than this endpoint takes"},
+                                       400: {"description": "the body is not JSON, or a bad certificate request"},
                                        403: {"description": "unknown, spent or expired token"}})
     def post_enroll(body: EnrollBody, request: Request) -> dict[str, Any]:
         try:
@@ -301,7 +302,8 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
             raise HTTPException(404, f"no facility key {key_id!r}")
         return {"key_id": found[0], "facility_key": found[1].hex()}
 
-    @app.post("/v1/check", responses={400: {"description": "the body is not JSON"},
+    @app.post("/v1/check", responses={413: {"description": "the body is larger than this endpoint takes"},
+                                       400: {"description": "the body is not JSON"},
                                       401: {"description": "no client certificate"},
                                       403: {"description": "unknown or revoked device"},
                                       502: {"description": "the upstream answered with an error (its message)"},
@@ -324,7 +326,8 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
             background.add_task(remember_answer, paths, device.facility, answer)
         return answer_to_json(answer)
 
-    @app.post("/v1/outbox", responses={400: {"description": "the body is not JSON"},
+    @app.post("/v1/outbox", responses={413: {"description": "the body is larger than this endpoint takes"},
+                                       400: {"description": "the body is not JSON"},
                                        401: {"description": "no client certificate"},
                                        403: {"description": "unknown or revoked device"},
                                        422: {"description": "not a list of outbox entries"}})
@@ -351,8 +354,9 @@ def remember_answer(paths: HubPaths, facility: str, answer: OnlineAnswer) -> Non
     """Put a live answer into the facility's roster (sync/roster.py), after the answer was sent."""
     try:
         roster.remember(paths, facility, [answer])
-    except Exception:  # noqa: BLE001 - the device has its answer: log, never lose the server
-        log.exception("could not store a live answer in %s's roster", facility)
+    except Exception as exc:  # noqa: BLE001 - the device has its answer: log (the type only: the
+        # message may hold the record), never lose the server
+        log.error("could not store a live answer in %s's roster: %s", facility, type(exc).__name__)
 
 
 # ---- serving ----------------------------------------------------------------------------------

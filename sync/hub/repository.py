@@ -74,6 +74,10 @@ TIMESTAMP_INTERVAL = timedelta(hours=1)
 KEEP_DELTAS = 24
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8470
 PUBLISH_TMP_PREFIX = "publish-tmp-"
+# The root keys live off the hub (a removable medium or another machine, docs/appliance.md): this
+# variable, or HubPaths.root_keys, names the directory holding <facility>/root.pem while a
+# technician signs a first root or a rotation. The hub's service never has it.
+ROOT_KEYS_ENV = "MADOGUCHI_ROOT_KEYS"
 
 
 class HubError(RuntimeError):
@@ -83,6 +87,7 @@ class HubError(RuntimeError):
 @dataclass(frozen=True)
 class HubPaths:
     hub_dir: Path
+    root_keys: Path | None = None  # the root medium (else $MADOGUCHI_ROOT_KEYS); never under hub_dir
 
     @property
     def served(self) -> Path:
@@ -109,6 +114,14 @@ class HubPaths:
 
     def facility_key(self, facility: str) -> Path:
         return self.keys(facility) / "facility.key"
+
+    def root_key(self, facility: str) -> Path:
+        """The facility's root key on the root medium; HubError when no medium is given."""
+        base = self.root_keys or (Path(os.environ[ROOT_KEYS_ENV]) if os.environ.get(ROOT_KEYS_ENV) else None)
+        if base is None:
+            raise HubError(f"signing {facility}'s root needs the root key, kept off the hub: mount its medium "
+                           f"and give --root-keys DIR or ${ROOT_KEYS_ENV} (docs/appliance.md)")
+        return base / facility / "root.pem"
 
     def trusted_root(self, facility: str) -> Path:
         """The current root metadata: what a new device is given at `sync init`."""
@@ -266,14 +279,23 @@ def revoke(paths: HubPaths, facility: str, card_link: str, reason: str) -> None:
 
 # ---- keys --------------------------------------------------------------------------------
 
+def _key_path(paths: HubPaths, facility: str, role: str) -> Path:
+    return paths.root_key(facility) if role == "root" else paths.keys(facility) / f"{role}.pem"
+
+
 def _signer(paths: HubPaths, facility: str, role: str) -> CryptoSigner:
-    pem = (paths.keys(facility) / f"{role}.pem").read_bytes()
+    path = _key_path(paths, facility, role)
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        raise HubError(f"no {role} key at {path}" + (": is this the facility's root medium?" if role == "root"
+                                                       else "")) from None
     return CryptoSigner(load_pem_private_key(pem, None))
 
 
 def _new_signer(paths: HubPaths, facility: str, role: str) -> CryptoSigner:
     signer = CryptoSigner.generate_ed25519()
-    write_private(paths.keys(facility) / f"{role}.pem", signer.private_bytes)
+    write_private(_key_path(paths, facility, role), signer.private_bytes)
     return signer
 
 
@@ -335,7 +357,10 @@ class Repository:
     def create(self, now: datetime) -> None:
         for directory in (self.paths.repo(self.facility), self.dir, self.paths.targets(self.facility)):
             store.secure_dir(directory)
-        signers = {role: _new_signer(self.paths, self.facility, role) for role in ROLES}
+        # a root key already on the medium for this facility (a rebuilt hub) stays its root identity
+        signers = {role: _signer(self.paths, self.facility, role)
+                   if role == "root" and self.paths.root_key(self.facility).exists()
+                   else _new_signer(self.paths, self.facility, role) for role in ROLES}
         root = Root(expires=now + ROOT_EXPIRY, consistent_snapshot=True)
         for role, signer in signers.items():
             root.add_key(signer.public_key, role)
@@ -641,6 +666,8 @@ def facility_status(paths: HubPaths, facility: str) -> dict:
             "repository": str(paths.repo(facility)),
             "trusted_root": str(paths.trusted_root(facility)),
             "facility_key": str(paths.facility_key(facility)),
+            # a hub from before the root key moved off it: move the file to the root medium
+            "root_key_on_hub": (paths.keys(facility) / "root.pem").exists(),
         }
     finally:
         conn.close()

@@ -57,7 +57,7 @@ def remember(paths: HubPaths, facility: str, answers: Iterable[OnlineAnswer]) ->
         return 0
     conn = hub.open_facility_store(paths, facility)
     try:
-        ingest.name_insurers(conn, ingest.insurer_names(records))
+        ingest.name_insurers(conn, ingest.insurer_names([r for r in records if r.record_id in rows]))
         with store.transaction(conn):
             current = {}
             ids = list(rows)

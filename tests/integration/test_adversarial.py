@@ -574,3 +574,34 @@ def test_the_enrollment_token_from_standard_input(hub_api, tmp_path):  # noqa: F
                             text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert HubClient.from_data_dir(tmp_path / "dev").get_json("/v1/device", 5)["facility"] == FACILITY
+
+
+# ---- 5. the root key lives off the hub --------------------------------------------------------
+
+def test_the_hub_runs_without_the_root_key_and_rotation_needs_its_medium(world, monkeypatch, root_medium):  # noqa: F811
+    assert not list(world.paths.hub_dir.rglob("root.pem")), "a root key on the hub"
+    assert (root_medium / FACILITY / "root.pem").exists()
+    monkeypatch.delenv(hub.ROOT_KEYS_ENV)  # the medium is unplugged: the hub goes on
+    world.change_records(4)
+    assert world.publish().changed
+    hub.refresh_timestamps(world.paths)
+    assert world.sync().result == "ok"
+    with pytest.raises(hub.HubError, match="root key"):
+        hub.rotate_root(world.paths, FACILITY)
+    data = world.paths.hub_dir.parent
+    env = {k: v for k, v in os.environ.items() if k != hub.ROOT_KEYS_ENV} | {"MADOGUCHI_CONFIG": os.devnull}
+    refused = subprocess.run([*MADOGUCHI, "--data-dir", str(data), "hub", "rotate-root", "--facility", FACILITY],
+                             capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr and "root key" in refused.stderr
+    rotated = subprocess.run([*MADOGUCHI, "--data-dir", str(data), "hub", "rotate-root", "--facility", FACILITY,
+                              "--root-keys", str(root_medium)], capture_output=True, text=True, env=env, timeout=120)
+    assert rotated.returncode == 0, rotated.stderr
+    assert not list(world.paths.hub_dir.rglob("root.pem"))
+    world.change_records(2)
+    world.publish()
+    outcome = world.sync()
+    assert outcome.result == "ok", outcome
+    root = json.loads((world.device.metadata_dir / "root.json").read_text())
+    assert root["signed"]["version"] == 2
+    figure("root key", "absent from the hub: publish, timestamps and sync work; rotation refused without "
+           "its medium, done with it, and the device walked to root v2")

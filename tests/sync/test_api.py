@@ -177,6 +177,7 @@ def test_hub_serve_runs_the_api_and_status_shows_it(hub_api, tmp_path):
 def test_the_check_command_asks_the_hub_when_enrolled(hub_api, desk, device, population_samples, capsys):
     from madoguchi.cli import main
 
+    hub_api.national.clock = store.utcnow  # `check` runs on the real clock: an answer from NOW would be days old
     sample = population_samples["valid"]
     args = ["--data-dir", str(device), "check", "--insurer", sample["insurer_number"], "--symbol", sample["symbol"],
             "--number", sample["number"], "--branch", sample["branch"], "--birth", sample["birth_date"], "--json"]
