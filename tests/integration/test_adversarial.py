@@ -616,3 +616,12 @@ def test_the_hub_runs_without_the_root_key_and_rotation_needs_its_medium(world, 
     assert root["signed"]["version"] == 2
     figure("root key", "absent from the hub: publish, timestamps and sync work; rotation refused without "
            "its medium, done with it, and the device walked to root v2")
+
+
+def test_a_bundle_with_more_lines_than_the_limit_is_refused(world, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(bundle, "MAX_LINES", 100)  # the real limit is 10 million: the same code path
+    good = list(world.conn.execute(f"SELECT {', '.join(store.COLUMN_NAMES)} FROM qualification LIMIT 1").fetchone())
+    _publish_crafted(world, [bundle.canonical(good)] * 150)
+    outcome = world.sync()
+    assert outcome.result == "rejected" and "more than 100 lines" in outcome.detail, outcome
+    assert world.desk_answers()
