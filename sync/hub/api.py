@@ -50,9 +50,10 @@ MAX_BUDGET = 10.0
 RETURN_MARGIN = 0.05  # seconds of the device's budget kept for the answer's way back
 UPSTREAM_TIMEOUT = 2.0  # seconds per re-checked outbox entry
 UPLOAD_BUDGET = 8.0  # seconds per outbox upload, within the device's 10 s wait (sync/upload.py)
-# The largest body each endpoint reads (bytes); any other path reads none. An outbox upload is at
-# most 500 entries of well under 1 kB each.
-BODY_LIMITS = {"/v1/enroll": 16 * 1024, "/v1/check": 4 * 1024, "/v1/outbox": 1024 * 1024}
+# The largest body each endpoint reads (bytes); any other path reads none. Each holds the largest
+# valid body even with every character escaped as a surrogate pair (12 bytes): an enrollment's
+# 10000-character certificate request; an outbox upload is at most 500 entries of well under 1 kB.
+BODY_LIMITS = {"/v1/enroll": 128 * 1024, "/v1/check": 4 * 1024, "/v1/outbox": 1024 * 1024}
 OPEN_PATHS = {"/v1/ca", "/v1/enroll"}  # the two endpoints a device without a certificate may call
 KNOWN_PATHS = {"/v1/ca", "/v1/enroll", "/v1/device", "/v1/facility-key", "/v1/check", "/v1/outbox"}
 OUTBOX_DESCRIPTION = ('{"entries": [{"entry_id": int, "checked_at": ISO 8601 with offset, "payload": the outbox '
