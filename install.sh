@@ -36,6 +36,8 @@ Enrollment of a device with its hub (needed once; asked for when run on a termin
   --hub-url URL --token T  enrollment by one-time token (`madoguchi hub enroll-token` on the hub;
                            URL is the hub API, e.g. https://hub:8443): a client certificate, the
                            facility key and the trusted root come from the hub over mutual TLS
+  --token-file FILE        the token from a file instead (- for standard input): not in the
+                           process list nor the shell history
 Hub options:
   --listen HOST:PORT       address the hub serves on (default 0.0.0.0:8470)
   --upstream terminal --terminal-share DIR --institution CODE
@@ -81,6 +83,7 @@ while [ $# -gt 0 ]; do
         --url) repo_url=${2:?--url needs a URL}; shift ;;
         --hub-url) hub_url=${2:?--hub-url needs a URL}; shift ;;
         --token) token=${2:?--token needs a value}; shift ;;
+        --token-file) token=$(cat -- "${2:?--token-file needs a file}") || die "cannot read $2"; shift ;;
         --listen) listen=${2:?--listen needs HOST:PORT}; shift ;;
         --upstream) upstream=${2:?--upstream needs terminal or simulator}; shift ;;
         --terminal-share) terminal_share=${2:?--terminal-share needs a directory}; shift ;;
@@ -386,7 +389,7 @@ if [ "$mode" = device ]; then
         if [ "${hub_url%/}" = "$enrolled_hub" ]; then
             note "unchanged: enrolled with $enrolled_hub (a token is used once)"
         else
-            admin sync enroll --hub-url "$hub_url" --token "$token"
+            printf '%s\n' "$token" | admin sync enroll --hub-url "$hub_url" --token-file -
             changed "enrolled with $hub_url by token"
             restart=1
         fi

@@ -68,7 +68,7 @@ def main() -> None:
                            insurer_number=sample["insurer_number"], symbol=sample["symbol"], number=sample["number"],
                            branch=sample["branch"], birth_date=date.fromisoformat(sample["birth_date"]))
     with tempfile.TemporaryDirectory() as tmp:
-        paths = hub.HubPaths(Path(tmp) / "hub")
+        paths = hub.HubPaths(Path(tmp) / "hub", Path(tmp) / "root-medium")
         with open(path, encoding="utf-8") as lines:
             hub.import_population(paths, FACILITY, lines, TODAY)
         hub.publish(paths, FACILITY)

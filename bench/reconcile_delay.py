@@ -70,7 +70,7 @@ def run(tmp: Path, args: argparse.Namespace) -> None:
 
     now = datetime.now(JST)
     records = list(population.generate(2000, 3, now.date(), now))
-    paths = hub.HubPaths(tmp / "hub")
+    paths = hub.HubPaths(tmp / "hub", tmp / "root-medium")
     hub.import_population(paths, FACILITY, [json.dumps(r, ensure_ascii=False) for r in records], now.date())
     hub.publish(paths, FACILITY)
     static = hub.make_server(paths, "127.0.0.1", 0)

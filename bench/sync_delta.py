@@ -82,7 +82,7 @@ def change_and_publish(paths: hub.HubPaths, hub_conn, desk, changes: int, timeou
 
 def run(tmp: Path, records: int, changes: int, rounds: int, daemon_rounds: int) -> None:
     now = population.default_now(store.utcnow().astimezone(JST).date())
-    paths = hub.HubPaths(tmp / "hub")
+    paths = hub.HubPaths(tmp / "hub", tmp / "root-medium")
     lines = (json.dumps(r, ensure_ascii=False) for r in population.generate(int(records / 1.04), 1, now.date(), now))
     hub.import_population(paths, FACILITY, lines, now.date())
     hub.publish(paths, FACILITY)

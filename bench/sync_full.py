@@ -150,7 +150,7 @@ def main() -> None:
 def run(tmp: Path, records: int) -> None:
     now = population.default_now(store.utcnow().astimezone(JST).date())
     today = now.date()
-    paths = hub.HubPaths(tmp / "hub")
+    paths = hub.HubPaths(tmp / "hub", tmp / "root-medium")
     patients = int(records / 1.04)
     keys = []
 

@@ -46,6 +46,7 @@ class Policy:
 
     cache_max_age: timedelta = timedelta(hours=72)
     online_budget_seconds: float = 1.5
+    online_max_age: timedelta = timedelta(minutes=10)  # an older upstream answer is not "online"
     timezone: tzinfo = JST
 
 

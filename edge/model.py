@@ -9,6 +9,7 @@ of a table row.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import Enum, IntEnum
@@ -193,6 +194,78 @@ def _coerce(name: str, value):
     if name in ("preschool", "nondisclosure", "limit_certificate_changed"):
         return bool(value)
     return value
+
+
+class UnreadableRecord(ValueError):
+    """A stored row that does not make a record (a bad value that got into the cache)."""
+
+
+# ---- validation of a record in its stored form (the hub's import, the device's apply) ----------
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_TEXT_MAX = 200
+_INT_RANGES = {"personal_family": (0, 2), "sex": (0, 3), "copay_percent": (0, 100),
+               "elderly_copay_percent": (0, 100), "preschool": (0, 1), "nondisclosure": (0, 1),
+               "validity": (1, 5), "record_id": (1, 2**63 - 1)}
+_REQUIRED_TEXT = {"insurer_number", "number"}
+_OPTIONAL = {"address", "post_number", "disqualification_date", "valid_from", "valid_until", "copay_percent",
+             "elderly_copay_percent", "elderly_valid_from", "elderly_valid_until"}
+
+
+def stored_field_problems(values: dict) -> list[str]:
+    """What is wrong with a record's fields in their stored form (dates as YYYY-MM-DD, as_of as
+    ISO 8601 with an offset, flags as 0/1, specific diseases as a JSON list): one
+    ``field: reason`` per bad field, never the value (it may be personal). [] if all is well."""
+    problems = []
+    for name, value in values.items():
+        problem = _stored_problem(name, value)
+        if problem:
+            problems.append(f"{name}: {problem}")
+    return problems
+
+
+def _stored_problem(name: str, value) -> str | None:  # noqa: PLR0911 - one answer per rule
+    if value is None:
+        return None if name in _OPTIONAL else "missing"
+    if name in _INT_RANGES:
+        low, high = _INT_RANGES[name]
+        if type(value) is not int:  # bool, float (NaN) and text are refused
+            return "not an integer"
+        return None if low <= value <= high else f"not in {low}..{high}"
+    if not isinstance(value, str):
+        return "not text"
+    try:
+        value.encode("utf-8")
+    except UnicodeError:
+        return "not valid text"
+    if len(value) > (4000 if name == "specific_diseases" else _TEXT_MAX):
+        return "too long"
+    if any(ord(c) < 0x20 for c in value):
+        return "control characters"
+    if name in _DATE_FIELDS:
+        try:
+            day = date.fromisoformat(value) if _ISO_DATE.match(value) else None
+        except ValueError:
+            day = None
+        return None if day and 1850 <= day.year <= 2200 else "not a date as YYYY-MM-DD"
+    if name == "as_of":
+        try:
+            when = datetime.fromisoformat(value)
+        except ValueError:
+            return "not a date and time (ISO 8601)"
+        return None if when.tzinfo is not None else "no UTC offset"
+    if name == "insurer_number":
+        return None if value.isascii() and value.isdigit() and len(value) in (6, 8) else "not 6 or 8 digits"
+    if name == "specific_diseases" and value:
+        try:
+            diseases = json.loads(value)
+        except ValueError:
+            return "not a JSON list"
+        if not (isinstance(diseases, list) and all(isinstance(d, str) for d in diseases)):
+            return "not a JSON list of names"
+    if name in _REQUIRED_TEXT and not value:
+        return "empty"
+    return None
 
 
 # 限度額適用区分 codes (docs/domain.md §5; labels as reconstructed by open-source terminal clients).

@@ -73,7 +73,7 @@ def compare(offline_verdict: str, offline_copay: int | None, payload: dict[str, 
     return kind, f"{record.name}（{record.name_kana}）：{message_ja}", correction_ja
 
 
-def _contradiction(offline_verdict: str, offline_copay: int | None, payload: dict, answer: OnlineAnswer,
+def _contradiction(offline_verdict: str, offline_copay: int | None, payload: dict[str, Any], answer: OnlineAnswer,
                    check_day: date) -> tuple[str, str, str] | None:
     record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
     valid = record is not None and record.validity_on(check_day) == Validity.VALID

@@ -27,6 +27,7 @@ from madoguchi.edge.model import (
     DocumentKind,
     IncomeClass,
     QualificationRecord,
+    UnreadableRecord,
     Validity,
     age_band_ja,
     copay_by_age,
@@ -178,6 +179,11 @@ class OnlineUnavailable(Exception):
     """The online source did not answer within the budget, or is unreachable."""
 
 
+class OnlineRefused(OnlineUnavailable):
+    """The upstream answered with an error of its own (the qualification terminal's code and
+    message): the desk shows it as such, not as "offline"."""
+
+
 OnlineSource = Callable[[CheckRequest, float], OnlineAnswer]
 
 
@@ -300,7 +306,16 @@ def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: da
 
     answer, source = None, Source.CACHE
     if online is not None:
-        answer = _ask_online(online, request, policy.online_budget_seconds)
+        try:
+            answer = _ask_online(online, request, policy.online_budget_seconds)
+        except OnlineRefused as exc:
+            warnings.append(Warning("terminal_error", f"資格確認端末のエラー：{exc}", f"the terminal refused: {exc}"))
+        if answer is not None and answer.as_of is not None and now - answer.as_of > policy.online_max_age:
+            age = int((now - answer.as_of).total_seconds())
+            log.warning("an online answer produced %d s ago is not taken as online", age)
+            warnings.append(Warning("online_answer_old", f"オンラインの回答が古いため使いません（{age_ja(age)}の回答）",
+                                    f"the online answer was produced {age} s ago: not taken as online"))
+            answer = None
         source = Source.ONLINE if answer else Source.CACHE
     if answer is None:
         if document.needs_online:
@@ -308,7 +323,14 @@ def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: da
                             "この書類はオンライン確認が必要ですが、現在オフラインです",
                             "this document needs an online check and the desk is offline", warnings,
                             ("マイナ保険証か資格確認書の提示をお願いしてください",))
-        answer = _from_cache(request, lookup, today)
+        try:
+            answer = _from_cache(request, lookup, today)
+        except UnreadableRecord as exc:
+            log.error("%s", exc)
+            return _confirm("unreadable_record", "手元の資格情報が読めません（データ不良）",
+                            f"a cached record cannot be read: {exc}", warnings,
+                            ("資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）で番号を確認してください",
+                             "管理者に連絡してください（同期データの不良）"))
 
     return _judge(answer, source, request, policy, now, today, warnings)
 
@@ -317,6 +339,8 @@ def _ask_online(online: OnlineSource, request: CheckRequest, budget: float) -> O
     started = time.monotonic()
     try:
         answer = online(request, budget)
+    except OnlineRefused:
+        raise
     except OnlineUnavailable as exc:
         log.info("online check unavailable (%s); using the cache", exc)
         return None

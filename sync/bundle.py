@@ -41,6 +41,10 @@ from madoguchi.edge import store
 MAGIC = b"MDGB1\n"
 FRAME_BYTES = 1 << 20
 INFLATE_BYTES = 1 << 18
+# A row is well under 2 kB and a facility holds at most a few million: anything beyond is hostile,
+# even when validly signed (a hub bug or a stolen key), and must not exhaust a device.
+MAX_LINE_BYTES = 64 * 1024
+MAX_LINES = 10_000_000
 DIGEST_MODULUS = 1 << 256
 KEY_BYTES = 32
 LAST_FRAME = 1 << 31
@@ -145,10 +149,12 @@ class BundleWriter:
 
 
 def read_lines(path: Path, key: bytes) -> Iterator[bytes]:
-    """Decrypt and decompress a bundle file, yielding its lines (without newlines)."""
+    """Decrypt and decompress a bundle file, yielding its lines (without newlines); at most
+    `MAX_LINES` lines of at most `MAX_LINE_BYTES` each (BundleError beyond)."""
     aead = AESGCM(key)
     decompressor = zlib.decompressobj()
-    tail = b""
+    tail: list[bytes] = []  # the pieces of an unfinished line
+    tail_bytes, lines = 0, 0
     with open(path, "rb") as f:
         head = f.read(len(MAGIC) + 8)
         if len(head) != len(MAGIC) + 8 or not head.startswith(MAGIC):
@@ -170,13 +176,26 @@ def read_lines(path: Path, key: bytes) -> Iterator[bytes]:
                 raise BundleError(f"frame {index} failed authentication (wrong facility key or corrupt bundle)") from None
             while plaintext:  # in bounded pieces: a frame inflates to several MB of lines
                 try:
-                    data = tail + decompressor.decompress(plaintext, INFLATE_BYTES)
+                    data = decompressor.decompress(plaintext, INFLATE_BYTES)
                 except zlib.error as exc:
                     raise BundleError(f"frame {index}: bad compressed data: {exc}") from None
                 plaintext = decompressor.unconsumed_tail
-                lines = data.split(b"\n")
-                tail = lines.pop()
-                yield from lines
+                # Linear: each byte is copied once into its line, however long the line grows.
+                start = 0
+                while (end := data.find(b"\n", start)) != -1:
+                    if end - start + tail_bytes > MAX_LINE_BYTES:
+                        raise BundleError(f"a line longer than {MAX_LINE_BYTES} bytes")
+                    line = b"".join((*tail, data[start:end])) if tail else data[start:end]
+                    tail, tail_bytes, start = [], 0, end + 1
+                    lines += 1
+                    if lines > MAX_LINES:
+                        raise BundleError(f"more than {MAX_LINES} lines")
+                    yield line
+                if start < len(data):
+                    tail.append(data[start:])
+                    tail_bytes += len(data) - start
+                    if tail_bytes > MAX_LINE_BYTES:
+                        raise BundleError(f"a line longer than {MAX_LINE_BYTES} bytes")
             index += 1
         if f.read(1):
             raise BundleError("bytes after the final frame")

@@ -35,6 +35,16 @@ def populated(tmp_path, population_records):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def root_medium(tmp_path_factory):
+    """The facilities' root keys, kept off the hub as on a real one (a removable medium): every hub
+    the tests make, in this process or a child, signs its first root with a key from here."""
+    with pytest.MonkeyPatch.context() as patch:
+        path = tmp_path_factory.mktemp("root-medium")
+        patch.setenv("MADOGUCHI_ROOT_KEYS", str(path))
+        yield path
+
+
+@pytest.fixture(scope="session", autouse=True)
 def no_forbidden_select():
     """Suite-wide: no virtual My Number Card ever saw a SELECT of 券面AP / 券面入力補助AP."""
     yield

@@ -225,6 +225,9 @@ def database_key() -> bytes | None:
             return None
         path = Path(named)
     try:
+        if path.stat().st_mode & 0o077:
+            raise StoreLocked(f"the database key {path} may be read by others than its owner: refused "
+                              f"(chmod 600 it, or better use the systemd credential; see docs/appliance.md)")
         key = bytes.fromhex(path.read_text(encoding="ascii").strip())
     except (OSError, ValueError) as exc:
         raise StoreLocked(f"cannot read the database key {path}: {exc}") from None

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from madoguchi.edge.model import QualificationRecord, Validity
+from madoguchi.edge.model import QualificationRecord, UnreadableRecord, Validity, stored_field_problems
 from madoguchi.edge.store.db import (
     COLUMN_NAMES,
     INDEX_BUILD_CACHE_KIB,
@@ -62,6 +62,13 @@ def card_link_for(conn: sqlite3.Connection, certificate_der: bytes) -> str:
 
 
 # ---- records: bulk apply ----------------------------------------------------
+
+def row_problems(row: object) -> list[str]:
+    """What is wrong with a qualification row (COLUMN_NAMES order): [] when it is a good one."""
+    if not isinstance(row, (list, tuple)) or len(row) != len(COLUMN_NAMES):
+        return [f"{len(row) if isinstance(row, (list, tuple)) else 'no'} columns, not {len(COLUMN_NAMES)}"]
+    return stored_field_problems(dict(zip(COLUMN_NAMES, row, strict=True)))
+
 
 def record_row(data: dict[str, Any]) -> tuple[Any, ...]:
     """A record as a dict (JSON form) → a row tuple in COLUMN_NAMES order."""
@@ -179,6 +186,14 @@ def clear_synced(conn: sqlite3.Connection, meta_keys: Sequence[str]) -> None:
 # ---- records: lookups -------------------------------------------------------
 
 def _record(row: Row) -> QualificationRecord:
+    try:
+        return _read_record(row)
+    except (ValueError, TypeError, KeyError) as exc:  # never the value: it may be personal
+        raise UnreadableRecord(f"stored record {row[0] if row else '?'} cannot be read "
+                               f"({type(exc).__name__}; {'; '.join(row_problems(row)) or 'bad value'})") from None
+
+
+def _read_record(row: Row) -> QualificationRecord:
     (record_id, insurer_number, insurer_name, symbol, number, branch, birth_date,
      personal_family, name, name_kana, name_other, sex, address, post_number,
      qualification_date, disqualification_date, loss_reason, card_classification,

@@ -42,6 +42,9 @@ from madoguchi.sync.hub import repository as hub
 from madoguchi.sync.hub.upstream.base import Upstream
 from madoguchi.sync.hub.upstream.terminal import FileTerminal
 
+ROOT_KEYS_HELP = ("the root medium's directory (<facility>/root.pem), needed for a new facility's first root "
+                  "and for rotate-root only; default $MADOGUCHI_ROOT_KEYS")
+
 
 def register(sub: Subcommands) -> None:
     h = group(sub, "hub", "publish facilities' data as signed, encrypted bundles")
@@ -54,6 +57,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--facility", required=True, help="facility name (ASCII letters, digits, - and _)")
     p.add_argument("--today", help="the day (default: today, JST)")
     p.add_argument("--no-publish", action="store_true", help="import only; publish later")
+    p.add_argument("--root-keys", type=Path, help=ROOT_KEYS_HELP)
     p = command(h, "insurers", cmd_hub_insurers, "name insurers from the facility's insurer-master CSV",
                 description="CSV with 保険者番号 and 保険者名 (docs/hub-files.md): insurers are added or renamed "
                 "and published with the next delta. Names also come from the national system's answers.")
@@ -62,6 +66,7 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--no-publish", action="store_true", help="import only; publish later")
     p = command(h, "publish", cmd_hub_publish, "publish the facility's pending changes")
     p.add_argument("--facility", required=True)
+    p.add_argument("--root-keys", type=Path, help=ROOT_KEYS_HELP)
     p = command(h, "revoke", cmd_hub_revoke, "add a certificate (card link) to the facility's revocation list")
     p.add_argument("--facility", required=True)
     p.add_argument("--card-link", required=True)
@@ -69,6 +74,7 @@ def register(sub: Subcommands) -> None:
     command(h, "timestamp", cmd_hub_timestamp, "re-sign every facility's timestamp now (hub serve does it hourly)")
     p = command(h, "rotate-root", cmd_hub_rotate_root, "rotate the facility's root and timestamp keys")
     p.add_argument("--facility", required=True)
+    p.add_argument("--root-keys", type=Path, help=ROOT_KEYS_HELP)
     p = command(h, "serve", cmd_hub_serve,
                 "serve the repositories as static files and the API over mTLS; re-sign timestamps",
                 description="The static TUF repositories (plain HTTP, --port) and the hub API (HTTPS with "
@@ -103,7 +109,7 @@ def register(sub: Subcommands) -> None:
 
 
 def _hub_paths(args: argparse.Namespace) -> hub.HubPaths:
-    return hub.HubPaths(data_config(args).data_dir / "hub")
+    return hub.HubPaths(data_config(args).data_dir / "hub", getattr(args, "root_keys", None))
 
 
 def _require_hub(paths: hub.HubPaths) -> list[str]:
@@ -156,7 +162,10 @@ def cmd_hub_insurers(args: argparse.Namespace) -> int:
 
 def _publish_unless(args: argparse.Namespace, paths: hub.HubPaths, facility: str, summary: dict) -> None:
     if not args.no_publish:
-        published = hub.publish(paths, facility)
+        try:
+            published = hub.publish(paths, facility)
+        except hub.HubError as exc:
+            raise CommandError(EXIT_ENVIRONMENT, f"imported, not published: {exc}") from None
         summary |= {"data_version": published.data_version, "digest": published.digest}
     emit(args, summary)
 

@@ -7,6 +7,7 @@ or not set up.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -41,7 +42,10 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--url", required=True, help="the facility's repository, e.g. http://hub:8470/clinic-a")
     p = command(s, "enroll", cmd_sync_enroll, "enroll this device with the hub by a one-time token (replaces sync init)")
     p.add_argument("--hub-url", required=True, help="the hub API, e.g. https://hub:8443")
-    p.add_argument("--token", required=True, help="from `madoguchi hub enroll-token` on the hub")
+    token = p.add_mutually_exclusive_group(required=True)
+    token.add_argument("--token", help="from `madoguchi hub enroll-token` on the hub (visible in the process list: "
+                                       "prefer --token-file)")
+    token.add_argument("--token-file", help="a file holding the token, or - to read it from standard input")
     command(s, "once", cmd_sync_once, "sync now, once (exit 1 if the update was rejected, 3 if offline)")
     command(s, "upload", cmd_sync_upload,
             "send the outbox to the hub now for reconciliation (the daemon does it each run)")
@@ -68,7 +72,11 @@ def cmd_sync_init(args: argparse.Namespace) -> int:
 def cmd_sync_enroll(args: argparse.Namespace) -> int:
     config = data_config(args)
     try:
-        device = enroll_device(config.data_dir, args.hub_url, args.token)
+        token = args.token or (sys.stdin.readline() if args.token_file == "-" else Path(args.token_file).read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CommandError(EXIT_BAD_INPUT, f"cannot read the token: {exc}") from None
+    try:
+        device = enroll_device(config.data_dir, args.hub_url, token.strip())
     except EnrollmentError as exc:
         raise CommandError(EXIT_ENVIRONMENT, str(exc)) from None
     emit(args, {"sync_dir": str(device.sync_dir), "url": device.url},

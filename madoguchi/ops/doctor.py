@@ -138,7 +138,7 @@ def api_check(data_dir: Path) -> Check:
         device = client.get_json("/v1/device", HUB_TIMEOUT)
         return ok("hub-api", f"{client.enrollment.hub_url} answers over mTLS (device {device.get('id')})")
     except HubRefused as exc:
-        return Check("hub-api", Status.FAIL, str(exc)[:300], "ハブの管理者に端末の登録を確認してもらい、新しいトークンで登録し直してください",
+        return Check("hub-api", Status.FAIL, str(exc)[:300], "ハブがこの端末を拒否しています。管理者に確認し、登録し直してください",
                      "ask the hub's administrator for a new token and re-enroll (install.sh --hub-url --token)")
     except OnlineUnavailable as exc:
         return Check("hub-api", Status.FAIL, str(exc)[:300], "ハブの電源とネットワークを確認してください（窓口はキャッシュで続けられます）",

@@ -12,10 +12,12 @@ import json
 import logging
 import shutil
 import sqlite3
+import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import urllib3
 from madoguchi.edge import store
 from madoguchi.edge.verdict import OnlineUnavailable
 from madoguchi.sync import bundle
@@ -23,7 +25,7 @@ from madoguchi.sync.bundle import BundleError, parse, row_hash
 from madoguchi.sync.device.hubclient import HubClient, HubRefused
 from madoguchi.sync.protocol import FULL_TARGET, delta_target
 from madoguchi.sync.tables import QUALIFICATION_TABLE, TABLES, change_rows, get_digest, set_digest
-from tuf.api.exceptions import DownloadError, DownloadLengthMismatchError, RepositoryError
+from tuf.api.exceptions import DownloadError, DownloadLengthMismatchError, RepositoryError, SlowRetrievalError
 from tuf.ngclient import Updater
 from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 from urllib3.exceptions import HTTPError
@@ -31,6 +33,7 @@ from urllib3.exceptions import HTTPError
 log = logging.getLogger(__name__)
 
 SOCKET_TIMEOUT = 5  # seconds without a byte before a download gives up (urllib3 retries add to it)
+SYNC_DEADLINE = 120  # seconds for all the downloads of one sync run, however slowly the bytes come
 CONFIG_NAME = "madoguchi.sync.json"
 
 
@@ -47,6 +50,7 @@ class DeviceConfig:
     data_dir: Path
     url: str  # the facility's repository: <url>/metadata/, <url>/targets/
     socket_timeout: float = SOCKET_TIMEOUT
+    deadline: float = SYNC_DEADLINE
 
     @property
     def sync_dir(self) -> Path:
@@ -153,7 +157,8 @@ def load_device_config(data_dir: Path) -> DeviceConfig:
     path = Path(data_dir) / "sync" / CONFIG_NAME
     try:
         raw = json.loads(path.read_text())
-        return DeviceConfig(Path(data_dir), raw["url"], float(raw.get("socket_timeout", SOCKET_TIMEOUT)))
+        return DeviceConfig(Path(data_dir), raw["url"], float(raw.get("socket_timeout", SOCKET_TIMEOUT)),
+                            float(raw.get("deadline", SYNC_DEADLINE)))
     except FileNotFoundError:
         raise NotInitialized(f"sync is not set up in {data_dir}: enroll the device (install.sh --device, "
                              "or madoguchi sync enroll)") from None
@@ -211,9 +216,44 @@ def sync_once(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
     return outcome
 
 
+class DeadlineFetcher(Urllib3Fetcher):
+    """The TUF fetcher under one deadline for a whole sync run: a server that drips a byte now
+    and then never trips the socket timeout, so the body is read as it comes (`read1`) and the
+    deadline checked between reads; no request starts after it. A run ends at most one socket
+    timeout after its deadline."""
+
+    def __init__(self, socket_timeout: float, deadline: float) -> None:
+        super().__init__(socket_timeout=socket_timeout)  # type: ignore[arg-type]
+        self.base_timeout, self.deadline = socket_timeout, deadline
+
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise SlowRetrievalError("the sync run's deadline passed")
+        return left
+
+    def _fetch(self, url: str):
+        # urllib3 tries up to 4 times: each try gets a quarter of the time left at most
+        self.socket_timeout = max(min(self.base_timeout, self._left() / 4), 0.05)  # type: ignore[assignment]
+        return super()._fetch(url)
+
+    def _chunks(self, response):
+        done = False
+        try:
+            while chunk := (self._left() and response.read1(self.chunk_size)):
+                yield chunk
+            done = True
+        except urllib3.exceptions.TimeoutError as exc:
+            raise SlowRetrievalError from exc
+        finally:
+            if not done:
+                response.close()  # never back into the pool with a body half read
+            response.release_conn()
+
+
 def _run(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
     bundle.load_facility_key(config.facility_key_path)  # a clear error before any download
-    fetcher = Urllib3Fetcher(socket_timeout=config.socket_timeout)
+    fetcher = DeadlineFetcher(config.socket_timeout, time.monotonic() + config.deadline)
     config.download_dir.mkdir(parents=True, exist_ok=True)
     updater = Updater(str(config.metadata_dir), f"{config.url}/metadata/", str(config.download_dir),
                       f"{config.url}/targets/", fetcher=fetcher, bootstrap=None)
@@ -262,7 +302,7 @@ def apply_bundle(conn: sqlite3.Connection, path: str | Path, key: bytes, custom:
     back whole on any problem. The caller truncates the WAL afterwards. Returns the number of
     qualification rows in the bundle."""
     lines = bundle.read_lines(Path(path), key)
-    header = _header(next(lines, b""), custom)
+    generated_at = _generated_at(_header(next(lines, b""), custom))
     with store.transaction(conn):
         try:
             if custom["kind"] == "full":
@@ -273,13 +313,16 @@ def apply_bundle(conn: sqlite3.Connection, path: str | Path, key: bytes, custom:
                     raise DigestMismatch(f"delta from version {custom['from']} but the cache holds "
                                          f"{state.data_version if state else 'nothing'}")
                 digest, rows = _apply_delta(conn, lines, get_digest(conn) or 0)
-        except (IndexError, TypeError, KeyError, sqlite3.ProgrammingError, sqlite3.IntegrityError) as exc:
-            raise BundleError(f"malformed line in bundle: {type(exc).__name__}: {exc}") from None
+        except BundleError:
+            raise
+        except (IndexError, TypeError, KeyError, ValueError, OverflowError, sqlite3.ProgrammingError,
+                sqlite3.IntegrityError) as exc:
+            raise BundleError(f"malformed line in bundle: {type(exc).__name__}") from None
         if bundle.digest_hex(digest) != custom["digest"]:
             raise DigestMismatch(f"data version {custom['to']}: digest after applying is "
                                  f"{bundle.digest_hex(digest)[:16]}..., the hub signed {custom['digest'][:16]}...")
         set_digest(conn, digest)
-        store.set_sync_state(conn, int(custom["to"]), datetime.fromisoformat(header["generated_at"]))
+        store.set_sync_state(conn, int(custom["to"]), generated_at)
         store.record_sync_attempt(conn, "ok")
     return rows
 
@@ -296,6 +339,35 @@ def _header(line: bytes, custom: dict) -> dict:
     return header
 
 
+GENERATED_AHEAD = timedelta(days=1)  # clocks disagree a little; a bundle from the future is refused
+
+
+def _generated_at(header: dict) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(header.get("generated_at")))
+    except ValueError:
+        raise BundleError("bundle header: generated_at is not a date and time") from None
+    if when.tzinfo is None or when > store.utcnow() + GENERATED_AHEAD:
+        raise BundleError("bundle header: generated_at has no offset or is in the future")
+    return when
+
+
+def checked_row(item: list) -> list:
+    """A qualification row of a bundle, each field checked against the record model."""
+    problems = store.row_problems(item)
+    if problems:
+        raise BundleError(f"bad record {item[0] if type(item[0]) is int else '?'} in bundle: "
+                          f"{'; '.join(problems)[:500]}")
+    return item
+
+
+def checked_small(table, values: list) -> list:
+    """An insurer, revocation or meta row: the table's columns, all text."""
+    if len(values) != len(table.columns) or not all(isinstance(v, str) and len(v) <= 200 for v in values):
+        raise BundleError(f"bad {table.name} row in bundle")
+    return values
+
+
 def _apply_full(conn: sqlite3.Connection, lines) -> tuple[int, int]:
     """Replace every synced table. Small tables first; the qualification rows stream into
     `replace_all_records` while their hashes are summed."""
@@ -310,7 +382,7 @@ def _apply_full(conn: sqlite3.Connection, lines) -> tuple[int, int]:
         table = TABLES.get(item[0])
         if table is None or table.code == "q" or (table.code == "m" and item[1] not in bundle.SYNCED_META_KEYS):
             raise BundleError(f"unexpected line in a full bundle: {str(item[0])[:10]!r}")
-        store.put_rows(conn, table.name, [item[1:]])
+        store.put_rows(conn, table.name, [checked_small(table, item[1:])])
         digest += row_hash(table.tag, bundle.canonical(item[1:]))
     sums = [digest]
 
@@ -319,11 +391,11 @@ def _apply_full(conn: sqlite3.Connection, lines) -> tuple[int, int]:
             return
         line, item = first_row
         total = row_hash(QUALIFICATION_TABLE.tag, line)
-        yield item
+        yield checked_row(item)
         for line in lines:
             item = json_row(line)
             total += row_hash(QUALIFICATION_TABLE.tag, line)
-            yield item
+            yield checked_row(item)
         sums.append(total)
 
     count = store.replace_all_records(conn, rows())
@@ -347,13 +419,15 @@ def _apply_delta(conn: sqlite3.Connection, lines, digest: int) -> tuple[int, int
     for line in lines:
         item = parse(line)
         if type(item[0]) is int:
-            table, put = QUALIFICATION_TABLE, item
+            table, put = QUALIFICATION_TABLE, checked_row(item)
         else:
             code = str(item[0])
             table = TABLES.get(code.rstrip("-"))
             if table is None or (table.code == "m" and item[1] not in bundle.SYNCED_META_KEYS):
                 raise BundleError(f"unexpected line in a delta bundle: {code[:10]!r}")
-            put = None if code.endswith("-") else item[1:]
+            put = None if code.endswith("-") else checked_small(table, item[1:])
+            if put is None and (len(item) != 2 or not isinstance(item[1], int if table.code == "q" else str)):
+                raise BundleError(f"bad deletion from {table.name} in bundle")
         if table is not batch_table or len(puts) + len(deletes) >= 10000:
             if batch_table is not None:
                 digest = change_rows(conn, batch_table, puts, deletes, digest)

@@ -23,7 +23,7 @@ from pathlib import Path
 import requests
 import urllib3
 from madoguchi.edge import store
-from madoguchi.edge.verdict import CheckRequest, Method, OnlineAnswer, OnlineSource, OnlineUnavailable
+from madoguchi.edge.verdict import CheckRequest, Method, OnlineAnswer, OnlineRefused, OnlineSource, OnlineUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,8 @@ class HubClient:
         detail = payload.get("detail") if isinstance(payload, dict) else None
         if response.status_code in (401, 403):
             raise HubRefused(f"the hub refused this device ({response.status_code}): {detail}")
+        if response.status_code == 502 and isinstance(detail, str) and detail.startswith("upstream refused: "):
+            raise OnlineRefused(detail.removeprefix("upstream refused: ")[:300])
         if response.status_code >= 500:
             raise OnlineUnavailable(f"the hub could not answer ({response.status_code}): {detail}")
         if response.status_code != 200 or not isinstance(payload, dict):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -31,11 +32,12 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from madoguchi.edge import store
 from madoguchi.edge.config import Policy
-from madoguchi.edge.numbers import normalize_branch, normalize_symbol
-from madoguchi.edge.verdict import CheckRequest, Method, OnlineUnavailable
+from madoguchi.edge.numbers import MAX_LENGTH, InputError, normalize_branch, normalize_symbol
+from madoguchi.edge.verdict import CheckRequest, Method, OnlineRefused, OnlineUnavailable
 from madoguchi.sync.hub import pki, reconciliation, roster
 from madoguchi.sync.hub import repository as hub
 from madoguchi.sync.hub.repository import HubPaths
@@ -51,6 +53,12 @@ MAX_BUDGET = 10.0
 RETURN_MARGIN = 0.05  # seconds of the device's budget kept for the answer's way back
 UPSTREAM_TIMEOUT = 2.0  # seconds per re-checked outbox entry
 UPLOAD_BUDGET = 8.0  # seconds per outbox upload, within the device's 10 s wait (sync/upload.py)
+# The largest body each endpoint reads (bytes); any other path reads none. Each holds the largest
+# valid body even with every character escaped as a surrogate pair (12 bytes): an enrollment's
+# 10000-character certificate request; an outbox upload is at most 500 entries of well under 1 kB.
+BODY_LIMITS = {"/v1/enroll": 128 * 1024, "/v1/check": 4 * 1024, "/v1/outbox": 1024 * 1024}
+OPEN_PATHS = {"/v1/ca", "/v1/enroll"}  # the two endpoints a device without a certificate may call
+KNOWN_PATHS = {"/v1/ca", "/v1/enroll", "/v1/device", "/v1/facility-key", "/v1/check", "/v1/outbox"}
 OUTBOX_DESCRIPTION = ('{"entries": [{"entry_id": int, "checked_at": ISO 8601 with offset, "payload": the outbox '
                       'request, "verdict": "ok"|"ng"|"confirm", "copay_percent": int|null}]}, at most 500')
 
@@ -99,6 +107,119 @@ async def authenticated_device(request: Request) -> pki.Device:
 DeviceDep = Annotated[pki.Device, Depends(authenticated_device)]
 
 
+class Guard:
+    """Pure ASGI, in front of FastAPI: a request reaches the app only for a known path, with a
+    client certificate unless the path is open, and with a body within the path's limit, read
+    here (at most the limit is ever held) and checked to be strict JSON (no NaN, no lone
+    surrogate) before FastAPI parses it. No answer of this guard, nor any error answer of the
+    app, repeats the request's content; an exception in the app is logged by its type only
+    (its message may hold personal data) and answered 500."""
+
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self.state = app.state
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path not in KNOWN_PATHS:
+            await _refuse(send, 404, "no such endpoint")
+            return
+        chain = ((scope.get("extensions") or {}).get("tls") or {}).get("client_cert_chain") or []
+        if path not in OPEN_PATHS and not chain:
+            await _refuse(send, 401, "a client certificate is needed: enroll this device (madoguchi sync enroll)")
+            return
+        limit = BODY_LIMITS.get(path, 0)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await _refuse(send, 413, f"the body may hold at most {limit} bytes")
+            return
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await _refuse(send, 413, f"the body may hold at most {limit} bytes")
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body and (problem := _json_problem(body)):
+            await _refuse(send, 400, problem)
+            return
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, replay, tracking_send)
+        except Exception as exc:  # noqa: BLE001 - the type only: the message may repeat the body
+            log.error("%s %s failed: %s", scope["method"], path, type(exc).__name__)
+            if not started:
+                await _refuse(send, 500, "internal error (see the hub's log)")
+
+
+def _json_problem(body: bytes) -> str | None:
+    """Why `body` is not strict JSON (NaN and Infinity refused, text must be valid UTF-8), or None."""
+    def constant(name: str):
+        raise ValueError(f"{name} is not a JSON number")
+
+    try:
+        value = json.loads(body, parse_constant=constant)
+        _check_text(value)
+    except RecursionError:
+        return "the body is nested too deeply"
+    except (ValueError, UnicodeError) as exc:
+        return f"the body is not strict JSON ({type(exc).__name__})"
+    return None
+
+
+def _check_text(value) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            item.encode("utf-8")  # a lone surrogate (\ud800) raises
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+async def _refuse(send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 in FastAPI's form (where, what, kind), without the input or the context it echoes."""
+    problems = [{"loc": [part for part in error.get("loc", ()) if isinstance(part, (str, int))][:10],
+                 "msg": str(error.get("msg", "invalid"))[:200], "type": str(error.get("type", ""))[:50]}
+                for error in exc.errors()[:10]]
+    return JSONResponse({"detail": problems}, status_code=422)
+
+
 class EnrollBody(BaseModel):
     token: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}\.[0-9a-f]{64}$",
                        description="from `madoguchi hub enroll-token`: FACILITY.SECRET.CAHASH")
@@ -120,8 +241,8 @@ class CheckByNumbers(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     insurer_number: str = Field(pattern=r"^([0-9]{6}|[0-9]{8})$")
-    symbol: str = Field("", max_length=40)
-    number: str = Field(min_length=1, max_length=40)
+    symbol: str = Field("", max_length=MAX_LENGTH["symbol"])
+    number: str = Field(min_length=1, max_length=MAX_LENGTH["number"])
     branch: str = Field("", pattern=r"^[0-9]{0,2}$")
     birth_date: Annotated[date, BeforeValidator(_date_text)]
     budget_seconds: float = BUDGET
@@ -140,7 +261,8 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
     """The API app. The upstream (`upstream_factory()`) is at `app.state.upstream`, the hub's
     paths at `app.state.paths`. `repository_url` is the repositories' base URL given to enrolling
     devices; by default http://<the host name the device used>:<repository_port>."""
-    app = FastAPI(title="madoguchi hub API", version="1", docs_url=None, redoc_url=None)
+    app = FastAPI(title="madoguchi hub API", version="1", docs_url=None, redoc_url=None, openapi_url=None,
+                  exception_handlers={RequestValidationError: validation_error})
     app.state.paths = paths
     app.state.upstream_factory = upstream_factory  # a forked worker makes its own (ApiServer)
     app.state.upstream = upstream_factory()
@@ -155,7 +277,8 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
         """The hub CA certificate (PEM)."""
         return {"ca_pem": pki.ca_cert_path(paths).read_text()}
 
-    @app.post("/v1/enroll", responses={400: {"description": "the body is not JSON, or a bad certificate request"},
+    @app.post("/v1/enroll", responses={413: {"description": "the body is larger than this endpoint takes"},
+                                       400: {"description": "the body is not JSON, or a bad certificate request"},
                                        403: {"description": "unknown, spent or expired token"}})
     def post_enroll(body: EnrollBody, request: Request) -> dict[str, Any]:
         try:
@@ -189,27 +312,37 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
             raise HTTPException(404, f"no facility key {key_id!r}")
         return {"key_id": found[0], "facility_key": found[1].hex()}
 
-    @app.post("/v1/check", responses={400: {"description": "the body is not JSON"},
+    @app.post("/v1/check", responses={413: {"description": "the body is larger than this endpoint takes"},
+                                       400: {"description": "the body is not JSON"},
                                       401: {"description": "no client certificate"},
                                       403: {"description": "unknown or revoked device"},
+                                      502: {"description": "the upstream answered with an error (its message)"},
                                       503: {"description": "the upstream gave no answer within the budget"}},
               response_model=dict[str, Any])
     def post_check(body: CheckByNumbers | CheckByCard, device: DeviceDep) -> JSONResponse:
-        if isinstance(body, CheckByCard):
-            request = CheckRequest(Method.CARD, card_link=body.card_link)
-        else:
-            request = CheckRequest(Method.NUMBERS, insurer_number=body.insurer_number,
-                                   symbol=normalize_symbol(body.symbol), number=normalize_symbol(body.number),
-                                   branch=normalize_branch(body.branch), birth_date=body.birth_date)
+        try:
+            if isinstance(body, CheckByCard):
+                request = CheckRequest(Method.CARD, card_link=body.card_link)
+            else:
+                request = CheckRequest(Method.NUMBERS, insurer_number=body.insurer_number,
+                                       symbol=normalize_symbol(body.symbol), number=normalize_symbol(body.number),
+                                       branch=normalize_branch(body.branch), birth_date=body.birth_date)
+                if not request.number:
+                    raise InputError("number: nothing left once normalised")
+        except InputError:  # over-long or malformed fields: named by the model, never echoed
+            raise HTTPException(400, "a field of the check is malformed or too long") from None
         try:
             answer = online_source(app.state.upstream)(request, max(body.budget_seconds - RETURN_MARGIN, 0.01))
+        except OnlineRefused as exc:
+            raise HTTPException(502, f"upstream refused: {exc}") from None
         except OnlineUnavailable as exc:
             raise HTTPException(503, f"upstream: {exc}") from None
         if answer.records:  # into the roster for the next bundle, in the next batch (roster.LiveAnswers)
             app.state.live_answers.add(device.facility, answer)
         return JSONResponse(answer_to_json(answer))  # plain JSON already: no response validation per check
 
-    @app.post("/v1/outbox", responses={400: {"description": "the body is not JSON"},
+    @app.post("/v1/outbox", responses={413: {"description": "the body is larger than this endpoint takes"},
+                                       400: {"description": "the body is not JSON"},
                                        401: {"description": "no client certificate"},
                                        403: {"description": "unknown or revoked device"},
                                        422: {"description": "not a list of outbox entries"}})
@@ -246,7 +379,7 @@ class ApiServer:
         self.socket = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
                                            reuse_port=False)
         self.host, self.port = host, self.socket.getsockname()[1]
-        config = Config(app, http=ClientCertH11Protocol, lifespan="off", log_level="warning", access_log=False,
+        config = Config(Guard(app), http=ClientCertH11Protocol, lifespan="off", log_level="warning", access_log=False,
                         ssl_certfile=str(pki.server_cert_path(paths)), ssl_keyfile=str(pki.server_key_path(paths)),
                         ssl_ca_certs=str(pki.ca_cert_path(paths)), ssl_cert_reqs=ssl.CERT_OPTIONAL,
                         timeout_keep_alive=30)

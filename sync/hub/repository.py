@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import sqlite3
 import tempfile
 import threading
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from madoguchi.edge import store
+from madoguchi.edge.model import stored_field_problems
 from madoguchi.sync import bundle
 from madoguchi.sync.bundle import BundleWriter, canonical
 from madoguchi.sync.hub import store as hubstore
@@ -72,6 +74,11 @@ TIMESTAMP_EXPIRY = timedelta(hours=6)  # short: bounds how long a replayed times
 TIMESTAMP_INTERVAL = timedelta(hours=1)
 KEEP_DELTAS = 24
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8470
+PUBLISH_TMP_PREFIX = "publish-tmp-"
+# The root keys live off the hub (a removable medium or another machine, docs/appliance.md): this
+# variable, or HubPaths.root_keys, names the directory holding <facility>/root.pem while a
+# technician signs a first root or a rotation. The hub's service never has it.
+ROOT_KEYS_ENV = "MADOGUCHI_ROOT_KEYS"
 
 
 class HubError(RuntimeError):
@@ -81,6 +88,7 @@ class HubError(RuntimeError):
 @dataclass(frozen=True)
 class HubPaths:
     hub_dir: Path
+    root_keys: Path | None = None  # the root medium (else $MADOGUCHI_ROOT_KEYS); never under hub_dir
 
     @property
     def served(self) -> Path:
@@ -108,6 +116,14 @@ class HubPaths:
     def facility_key(self, facility: str) -> Path:
         return self.keys(facility) / "facility.key"
 
+    def root_key(self, facility: str) -> Path:
+        """The facility's root key on the root medium; HubError when no medium is given."""
+        base = self.root_keys or (Path(os.environ[ROOT_KEYS_ENV]) if os.environ.get(ROOT_KEYS_ENV) else None)
+        if base is None:
+            raise HubError(f"signing {facility}'s root needs the root key, kept off the hub: mount its medium "
+                           f"and give --root-keys DIR or ${ROOT_KEYS_ENV} (docs/appliance.md)")
+        return base / facility / "root.pem"
+
     def trusted_root(self, facility: str) -> Path:
         """The current root metadata: what a new device is given at `sync init`."""
         return self.metadata(facility) / "root.json"
@@ -121,12 +137,23 @@ def check_facility_name(name: str) -> str:
 
 # ---- the hub's store ------------------------------------------------------------------
 
+def secure_hub_dirs(paths: HubPaths) -> None:
+    """The hub's directories, readable by their owner only whatever the umask (personal data, keys)."""
+    for directory in (paths.hub_dir, paths.hub_dir / "facilities", paths.hub_dir / "keys", paths.served):
+        store.secure_dir(directory)
+
+
 def open_facility_store(paths: HubPaths, facility: str, create: bool = False) -> sqlite3.Connection:
     """The facility's data on the hub (sync.hub.store): the device's schema, plus the hub's tables."""
     directory = paths.store_dir(facility)
     if not create and not store.database_path(directory).exists():
         raise HubError(f"no facility {facility!r} on this hub: run `madoguchi hub import` first")
-    return hubstore.open_facility_store(directory, create=create)
+    if create:
+        secure_hub_dirs(paths)
+    conn = hubstore.open_facility_store(directory, create=create)
+    if create:
+        os.chmod(store.database_path(directory), 0o600)
+    return conn
 
 
 class FacilityStores:
@@ -211,20 +238,48 @@ def import_population(paths: HubPaths, facility: str, lines: Iterable[str], toda
 
 REQUIRED_FIELDS = ("record_id", "insurer_number", "number", "birth_date", "qualification_date", "as_of",
                    "registered_on")
+MAX_IMPORT_LINE = 64 * 1024
+MAX_IMPORT_PROBLEMS = 20  # named in the error; the count says how many more
 
 
 def _records(lines: Iterable[str]) -> Iterator[dict]:
+    """The records of a records file, every field of each checked against the record model.
+    Any bad line refuses the whole file (HubError naming lines and fields, never values) — raised
+    once the file is read, before the import's transaction commits."""
+    problems: list[str] = []
+    count = 0
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-            missing = [f for f in REQUIRED_FIELDS if record.get(f) in (None, "")]
-            if missing:
-                raise ValueError(f"missing {', '.join(missing)}")
-        except (ValueError, AttributeError) as exc:
-            raise HubError(f"line {number}: not a population record ({exc})") from None
-        yield record
+        found = _record_problems(line)
+        if isinstance(found, dict):
+            yield found
+            continue
+        count += 1
+        if len(problems) < MAX_IMPORT_PROBLEMS:
+            problems.append(f"line {number}: {'; '.join(found)}")
+    if problems:
+        more = f" (and {count - len(problems)} more bad lines)" if count > len(problems) else ""
+        raise HubError(f"{count} bad record(s), nothing imported: " + " | ".join(problems) + more)
+
+
+def _record_problems(line: str) -> dict | list[str]:
+    """The record on `line`, or what is wrong with it."""
+    if len(line) > MAX_IMPORT_LINE:
+        return [f"longer than {MAX_IMPORT_LINE} characters"]
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return ["not JSON"]
+    if not isinstance(record, dict):
+        return ["not a JSON object"]
+    missing = [f for f in REQUIRED_FIELDS if record.get(f) in (None, "")]
+    if missing:
+        return [f"missing {', '.join(missing)}"]
+    problems = store.row_problems(store.record_row(record))
+    problems += [f"registered_on: {p.split(': ', 1)[1]}"
+                 for p in stored_field_problems({"birth_date": record["registered_on"]})]
+    return problems or record
 
 
 def revoke(paths: HubPaths, facility: str, card_link: str, reason: str) -> None:
@@ -239,14 +294,23 @@ def revoke(paths: HubPaths, facility: str, card_link: str, reason: str) -> None:
 
 # ---- keys --------------------------------------------------------------------------------
 
+def _key_path(paths: HubPaths, facility: str, role: str) -> Path:
+    return paths.root_key(facility) if role == "root" else paths.keys(facility) / f"{role}.pem"
+
+
 def _signer(paths: HubPaths, facility: str, role: str) -> CryptoSigner:
-    pem = (paths.keys(facility) / f"{role}.pem").read_bytes()
+    path = _key_path(paths, facility, role)
+    try:
+        pem = path.read_bytes()
+    except FileNotFoundError:
+        raise HubError(f"no {role} key at {path}" + (": is this the facility's root medium?" if role == "root"
+                                                       else "")) from None
     return CryptoSigner(load_pem_private_key(pem, None))
 
 
 def _new_signer(paths: HubPaths, facility: str, role: str) -> CryptoSigner:
     signer = CryptoSigner.generate_ed25519()
-    write_private(paths.keys(facility) / f"{role}.pem", signer.private_bytes)
+    write_private(_key_path(paths, facility, role), signer.private_bytes)
     return signer
 
 
@@ -264,7 +328,7 @@ def write_private(path: Path, data: bytes) -> None:
 def locked(paths: HubPaths, facility: str) -> Iterator[None]:
     """One writer of a facility's repository at a time (publish, timestamp job, rotation)."""
     paths.keys(facility).mkdir(parents=True, exist_ok=True)
-    with open(paths.keys(facility) / ".lock", "w") as lock:
+    with os.fdopen(os.open(paths.keys(facility) / ".lock", os.O_WRONLY | os.O_CREAT, 0o600), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
@@ -306,9 +370,12 @@ class Repository:
             atomic_write(self.dir / f".{role}-version", str(version).encode())
 
     def create(self, now: datetime) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.paths.targets(self.facility).mkdir(parents=True, exist_ok=True)
-        signers = {role: _new_signer(self.paths, self.facility, role) for role in ROLES}
+        for directory in (self.paths.repo(self.facility), self.dir, self.paths.targets(self.facility)):
+            store.secure_dir(directory)
+        # a root key already on the medium for this facility (a rebuilt hub) stays its root identity
+        signers = {role: _signer(self.paths, self.facility, role)
+                   if role == "root" and self.paths.root_key(self.facility).exists()
+                   else _new_signer(self.paths, self.facility, role) for role in ROLES}
         root = Root(expires=now + ROOT_EXPIRY, consistent_snapshot=True)
         for role, signer in signers.items():
             root.add_key(signer.public_key, role)
@@ -406,7 +473,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     with os.fdopen(fd, "wb") as f:
         f.write(data)
-    os.chmod(tmp, 0o644)
+    os.chmod(tmp, 0o600)  # served by the hub's own process: nobody else needs to read it
     os.replace(tmp, path)
 
 
@@ -415,12 +482,29 @@ def atomic_write(path: Path, data: bytes) -> None:
 def ensure_facility(paths: HubPaths, facility: str, now: datetime) -> None:
     """Keys, facility key and an empty repository for a new facility."""
     check_facility_name(facility)
+    secure_hub_dirs(paths)
     with locked(paths, facility):
+        clean_leftovers(paths, facility)
         if not paths.facility_key(facility).exists():
             write_private(paths.facility_key(facility), bundle.new_facility_key().encode())
         repo = Repository(paths, facility)
         if not repo.exists():
             repo.create(now)
+
+
+def clean_leftovers(paths: HubPaths, facility: str) -> list[Path]:
+    """What a killed publish, timestamp job or key write of the facility left behind: its temporary
+    directory, half-written metadata and keys. Call holding the facility's lock."""
+    found = [*paths.hub_dir.glob(f"{PUBLISH_TMP_PREFIX}{facility}-*"), *paths.metadata(facility).glob(".tmp-*"),
+             *paths.keys(facility).glob("*.tmp")]
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+    if found:
+        log.info("%s: removed %d leftover(s) of an interrupted publish", facility, len(found))
+    return found
 
 
 def _write_bundle(path: Path, key: bytes, header: dict, lines: Iterable[bytes]) -> int:
@@ -493,7 +577,18 @@ def _publish(paths: HubPaths, facility: str, conn: sqlite3.Connection, now: date
     digest = bundle.digest_hex(get_digest(conn) or 0)
     if previous and not pending and not full:
         return Published(facility, previous, digest, records, None, False)
+    # The version is reserved (committed) before anything is signed. A publish that died after
+    # reserving may have been seen by devices: its version is never issued again, and the next
+    # one brings a full bundle (and a delta from the dead one's version: the changes since the
+    # last recorded version, all of them still pending, take a device from either to the new).
+    reserved = int(store.get_meta(conn, "reserved_version") or 0)
+    if reserved > previous:
+        log.warning("%s: a publish of data version %d did not finish; publishing %d", facility, reserved,
+                    reserved + 1)
+        full, previous = True, reserved
     version = previous + 1
+    with store.transaction(conn):
+        store.set_meta(conn, "reserved_version", str(version))
     key = bundle.load_facility_key(paths.facility_key(facility))
     repo = Repository(paths, facility)
     targets_dir = paths.targets(facility)
@@ -501,7 +596,7 @@ def _publish(paths: HubPaths, facility: str, conn: sqlite3.Connection, now: date
               "key_id": bundle.key_id(key)}
     new: dict[str, TargetFile] = {}
     delta_rows = None
-    with tempfile.TemporaryDirectory(dir=paths.hub_dir) as tmp:
+    with tempfile.TemporaryDirectory(dir=paths.hub_dir, prefix=f"{PUBLISH_TMP_PREFIX}{facility}-") as tmp:
         if previous:
             name = delta_target(previous, version)
             delta_path = Path(tmp) / name
@@ -514,7 +609,7 @@ def _publish(paths: HubPaths, facility: str, conn: sqlite3.Connection, now: date
             new[FULL_TARGET] = _target(full_path, FULL_TARGET,
                                        {**header, "kind": "full", "from": None, "rows": records})
         for name, target in new.items():
-            os.chmod(Path(tmp) / name, 0o644)
+            os.chmod(Path(tmp) / name, 0o600)
             os.replace(Path(tmp) / name, targets_dir / repo._file_name(target))
     unlisted = repo.publish_targets(now, new)
     with store.transaction(conn):
@@ -558,6 +653,7 @@ def refresh_timestamps(paths: HubPaths, now: datetime | None = None) -> list[str
         repo = Repository(paths, facility)
         if repo.exists():
             with locked(paths, facility):
+                clean_leftovers(paths, facility)
                 repo.refresh(now)
             done.append(facility)
     return done
@@ -585,6 +681,8 @@ def facility_status(paths: HubPaths, facility: str) -> dict:
             "repository": str(paths.repo(facility)),
             "trusted_root": str(paths.trusted_root(facility)),
             "facility_key": str(paths.facility_key(facility)),
+            # a hub from before the root key moved off it: move the file to the root medium
+            "root_key_on_hub": (paths.keys(facility) / "root.pem").exists(),
         }
     finally:
         conn.close()
@@ -598,13 +696,27 @@ def facility_status(paths: HubPaths, facility: str) -> dict:
 # ---- serving --------------------------------------------------------------------------------
 
 class _StaticHandler(SimpleHTTPRequestHandler):
+    """Files only: no directory listing, nothing whose path has a part starting with a dot
+    (the version pointers, temporary files)."""
+
+    def send_head(self):
+        parts = self.path.split("?", 1)[0].split("#", 1)[0].split("/")
+        if any(part.startswith((".", "%2e", "%2E")) for part in parts) or self.path.endswith("/"):
+            self.send_error(404, "File not found")
+            return None
+        return super().send_head()
+
+    def list_directory(self, path):
+        self.send_error(404, "File not found")
+        return None
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
         log.debug("%s %s", self.address_string(), format % args)
 
 
 def make_server(paths: HubPaths, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> ThreadingHTTPServer:
     """A static file server for the served directory (port 0: any free port)."""
-    paths.served.mkdir(parents=True, exist_ok=True)
+    secure_hub_dirs(paths)
     handler = partial(_StaticHandler, directory=str(paths.served))
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from madoguchi.edge import store
@@ -49,14 +49,19 @@ def remember(paths: HubPaths, facility: str, answers: Iterable[OnlineAnswer]) ->
     bundle); rows the roster already has as they are stay untouched. Returns rows changed."""
     records = [r for a in answers for r in a.records]
     rows = {r.record_id: store.record_row(r.to_json()) for r in records}
+    for key, row in list(rows.items()):  # a bad field would make every device refuse the bundle
+        if problems := store.row_problems(row):
+            log.warning("an upstream record not kept in %s's roster: %s", facility, "; ".join(problems))
+            del rows[key]
     if not rows:
         return 0
     conn = hub.open_facility_store(paths, facility)
     try:
-        ingest.name_insurers(conn, ingest.insurer_names(records))
+        ingest.name_insurers(conn, ingest.insurer_names([r for r in records if r.record_id in rows]))
         with store.transaction(conn):
             current = {r[0]: tuple(r) for r in store.rows_by_key(conn, QUALIFICATION_TABLE.name, list(rows))}
-            changed = [row for key, row in rows.items() if current.get(key) != tuple(row)]
+            changed = [row for key, row in rows.items() if current.get(key) != tuple(row)
+                       and not _older(row, current.get(key))]
             return hub.change(conn, QUALIFICATION_TABLE, changed, []) if changed else 0
     finally:
         conn.close()
@@ -116,6 +121,9 @@ class LiveAnswers:
         while not self._closed:
             self._wake.wait(self.interval)
             self.flush()
+def _older(row: tuple, current: tuple | None) -> bool:
+    """An answer produced before the record the roster holds never replaces it (a late push)."""
+    return current is not None and datetime.fromisoformat(row[-1]) < datetime.fromisoformat(current[-1])
 
 
 def roster_queries(paths: HubPaths, facility: str) -> list[NumbersQuery]:

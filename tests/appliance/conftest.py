@@ -48,7 +48,8 @@ def hub(tmp_path_factory):
     base = tmp_path_factory.mktemp("hub")
     data_dir = base / "data"
     madoguchi(data_dir, "population", "--patients", "200", "--out", str(base / "population.jsonl"))
-    madoguchi(data_dir, "hub", "import", str(base / "population.jsonl"), "--facility", FACILITY)
+    madoguchi(data_dir, "hub", "import", str(base / "population.jsonl"), "--facility", FACILITY,
+              "--root-keys", str(base / "root-medium"))
     server = subprocess.Popen([sys.executable, "-m", "madoguchi", "hub", "serve", "--port", "0", "--api-port", "0",
                                "--population", str(base / "population.jsonl")],
                               env=madoguchi_env(data_dir), stdout=subprocess.PIPE, text=True)

@@ -204,7 +204,11 @@ def test_hub_install_publishes_encrypted(tmp_path, hub):
         assert "MADOGUCHI_HUB_PORT=8471" in Path("/etc/madoguchi/hub.env").read_text()
         assert 'upstream = "simulator"' in Path("/etc/madoguchi/config.toml").read_text()
         admin = ["/usr/local/bin/madoguchi"]
-        subprocess.run([*admin, "hub", "import", str(population), "--facility", "clinic-b"], check=True,
+        medium = shared / "root-medium"  # the root key's medium, writable by the service user as mounted
+        medium.mkdir()
+        shutil.chown(medium, "madoguchi", "madoguchi")
+        subprocess.run([*admin, "hub", "import", str(population), "--facility", "clinic-b", "--root-keys",
+                        str(medium)], check=True,
                        capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
         doctor = subprocess.run([*admin, "doctor", "--json"], capture_output=True, text=True, timeout=120,
                                 stdin=subprocess.DEVNULL)

@@ -84,6 +84,7 @@ class FakeTerminal(threading.Thread):
         infos = [{e.tag: e.text or "" for e in info} for info in root.iter("QualificationConfirmSearchInfo")]
         self.seen.append({"name": name, "header": header, "infos": infos,
                           "reception": root.findtext("MessageBody/ReceptionNumber")})
+        self._answering = header.get("ArbitraryFileIdentifier")  # echoed, as the real terminal does
         if name.startswith("OQSsiquc01req_"):
             response = self.single_response(infos[0])
         elif name.startswith("OQSsiimm01req_"):
@@ -102,6 +103,7 @@ class FakeTerminal(threading.Thread):
             response = self._xml(self._header(SegmentOfResult="1", ReceptionNumber=reception), [])
         else:
             response = self._batch_result(root.findtext("MessageBody/ReceptionNumber") or "")
+        self._answering = None
         self._write_answer(self.share / "res" / name.replace("req_", "res_", 1), response)
 
     def _write_answer(self, target: Path, response: bytes) -> None:
@@ -186,6 +188,8 @@ class FakeTerminal(threading.Thread):
                 ("QualificationConfirmationDate", now.strftime("%Y%m%d")),
                 ("MedicalInstitutionCode", "1312345678")]
         head += list(fields.items())
+        if getattr(self, "_answering", None):
+            head.append(("ArbitraryFileIdentifier", self._answering))
         head.append(("CharacterCodeIdentifier", "1" if self.encoding == "shift_jis" else "0"))
         return head
 

@@ -180,6 +180,7 @@ def test_hub_serve_runs_the_api_and_status_shows_it(hub_api, tmp_path):
 def test_the_check_command_asks_the_hub_when_enrolled(hub_api, desk, device, population_samples, capsys):
     from madoguchi.cli import main
 
+    hub_api.national.clock = store.utcnow  # `check` runs on the real clock: an answer from NOW would be days old
     sample = population_samples["valid"]
     args = ["--data-dir", str(device), "check", "--insurer", sample["insurer_number"], "--symbol", sample["symbol"],
             "--number", sample["number"], "--branch", sample["branch"], "--birth", sample["birth_date"], "--json"]
@@ -204,6 +205,7 @@ def test_the_card_check_asks_the_hub_when_enrolled(hub_api, desk, device, popula
         session.close()
     sample = population_samples["valid"]
     hub_api.national.link_card(store.card_link_for(conn, proof.certificate_der), sample["patient_id"])
+    hub_api.national.clock = store.utcnow  # the check runs on the real clock: an answer from NOW would be days old
     config = Config(device)
     verdict = check_holder(config, conn, proof).verdict.to_json()
     assert verdict["source"] == "online" and verdict["record"]["patient_id"] == sample["patient_id"]

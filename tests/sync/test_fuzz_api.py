@@ -66,6 +66,14 @@ def test_api_fuzz(case, target):
     # /v1/outbox describes its body in words (a list of outbox entries), not as a schema: a
     # schema-valid `{}` is rightly refused there, so only that heuristic is off for it
     excluded = [schemathesis.checks.positive_data_acceptance] if case.path == "/v1/outbox" else []
-    response = case.call_and_validate(base_url=url, session=session, excluded_checks=excluded, **tls)
+    response = case.call(base_url=url, session=session, **tls)
+    if case.path == "/v1/check" and response.status_code == 400 and b"too long" in response.content:
+        # the schema bounds each field's length as typed; the record model bounds it as normalised
+        # (NFKC can lengthen a text): that refusal is the model's, said plainly, never a 5xx
+        excluded.append(schemathesis.checks.positive_data_acceptance)
+    if response.status_code == 413:  # over the endpoint's body limit: refused before any parsing
+        assert len(response.request.body or b"") > api.BODY_LIMITS[case.path]
+        excluded.append(schemathesis.checks.negative_data_rejection)
+    case.validate_response(response, excluded_checks=excluded)
     STATUSES[f"{case.method} {case.path} {response.status_code}"] += 1
     assert response.status_code < 500

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from madoguchi.edge.qr.codes import ScanSource
 from madoguchi.edge.qr.scanners import WedgeDetector, WedgeEvent
@@ -14,6 +15,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer
 
+if TYPE_CHECKING:
+    from madoguchi.tui.app import DeskApp
+
 WEDGE_POLL_SECONDS = 0.05
 
 
@@ -23,6 +27,9 @@ class DeskScreen(Screen):
 
     ACCEPTS_SCANS = False
     BINDINGS = [Binding("escape", "back", "戻る", id="desk.back", show=False)]
+
+    if TYPE_CHECKING:
+        app: DeskApp  # every desk screen runs in the desk
 
     def __init__(self) -> None:
         super().__init__()

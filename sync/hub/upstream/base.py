@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from madoguchi.edge.verdict import CheckRequest, OnlineAnswer, OnlineSource, OnlineUnavailable
+from madoguchi.edge.verdict import CheckRequest, OnlineAnswer, OnlineRefused, OnlineSource, OnlineUnavailable
 
 
 class UpstreamError(Exception):
@@ -25,6 +25,10 @@ class UpstreamUnavailable(UpstreamError):
 
 class UpstreamTimeout(UpstreamError):
     """No answer within the call's timeout."""
+
+
+class UpstreamRefused(UpstreamError):
+    """The upstream answered, with an error of its own (its code and message)."""
 
 
 class MalformedAnswer(UpstreamError):
@@ -83,6 +87,8 @@ def online_source(upstream: Upstream) -> OnlineSource:
                 raise OnlineUnavailable("the upstream can only be asked by numbers or by card")
             return upstream.check(NumbersQuery(request.insurer_number, request.symbol, request.number,
                                                request.birth_date, request.branch, request.patient_id), budget)
+        except UpstreamRefused as exc:
+            raise OnlineRefused(str(exc)) from None
         except UpstreamError as exc:
             raise OnlineUnavailable(str(exc)) from None
 

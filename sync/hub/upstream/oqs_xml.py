@@ -35,7 +35,7 @@ import defusedxml.ElementTree as SafeET
 from madoguchi.edge.config import JST
 from madoguchi.edge.model import QualificationRecord, SpecificDiseaseCertificate, Validity
 from madoguchi.edge.verdict import OnlineAnswer
-from madoguchi.sync.hub.upstream.base import MalformedAnswer, NumbersQuery, UpstreamError
+from madoguchi.sync.hub.upstream.base import MalformedAnswer, NumbersQuery, UpstreamError, UpstreamRefused
 
 ENCODINGS = {"shift_jis": ("cp932", "Shift_JIS", "1"), "utf-8": ("utf-8", "UTF-8", "0")}
 _DECLARED = {
@@ -55,7 +55,7 @@ SPECIFIC_DISEASES = {
 }
 
 
-class TerminalRefused(UpstreamError):
+class TerminalRefused(UpstreamRefused):
     """The terminal answered, with an error (its ErrorCode / ProcessingResultCode and message)."""
 
     def __init__(self, code: str, message: str) -> None:

@@ -26,6 +26,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import stat
@@ -104,6 +105,7 @@ class FileTerminal:
         self._abandoned: dict[str, float] = {}  # res name of a request that timed out → when
         self._pool = concurrent.futures.ThreadPoolExecutor(SESSIONS, thread_name_prefix="terminal-share")
         quarantine.mkdir(parents=True, exist_ok=True)
+        os.chmod(quarantine, 0o700)  # quarantined answers hold names and birth dates
 
     # ---- the Upstream interface --------------------------------------------------------------
 
@@ -255,7 +257,9 @@ class FileTerminal:
         except OSError as exc:
             raise UpstreamUnavailable(f"cannot write to the terminal's req folder: {exc}") from None
         try:
-            return self._await(self.res / res_name, deadline, parse)
+            # a request that names itself must be answered under that name (a copied or replayed
+            # answer to another request is not this request's answer)
+            return self._await(self.res / res_name, deadline, parse, file_id if file_id.encode() in payload else None)
         except UpstreamTimeout:
             if _unlink(request):
                 log.warning("the terminal never took %s: request withdrawn", name)
@@ -263,10 +267,13 @@ class FileTerminal:
                 self._abandoned[res_name] = time.monotonic()
             raise
 
-    def _await(self, path: Path, deadline: float, parse: Callable[[bytes], T]) -> T:
+    def _await(self, path: Path, deadline: float, parse: Callable[[bytes], T], file_id: str | None = None) -> T:
         started = time.monotonic()
         while True:
             data = self._read(path)
+            if data is not None and file_id is not None and (named := _identifier(data)) not in (None, file_id):
+                self._quarantine(path, f"answers another request ({named[:40]}), not {file_id}")
+                data = None
             if data is not None:
                 try:
                     result = parse(data)
@@ -342,10 +349,12 @@ class FileTerminal:
         target = self.quarantine / f"{stamp}_{path.name}"
         try:
             shutil.move(path, target)
-            target.with_name(target.name + ".reason").write_text(json.dumps(
-                {"file": path.name, "folder": path.parent.name, "reason": reason,
-                 "quarantined_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
-                ensure_ascii=False), encoding="utf-8")
+            os.chmod(target, 0o600)
+            fd = os.open(target.with_name(target.name + ".reason"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(json.dumps({"file": path.name, "folder": path.parent.name, "reason": reason,
+                                      "quarantined_at": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+                                     ensure_ascii=False))
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -384,6 +393,15 @@ def _ours(query: NumbersQuery, answer: OnlineAnswer | UpstreamError) -> OnlineAn
         return answer
     return replace(answer, records=tuple(r if r.patient_id else replace(r, patient_id=query.reference_number)
                                          for r in answer.records))
+
+
+_IDENTIFIER = re.compile(rb"<ArbitraryFileIdentifier>\s*([^<]{0,100}?)\s*</ArbitraryFileIdentifier>")
+
+
+def _identifier(data: bytes) -> str | None:
+    """The ArbitraryFileIdentifier an answer names (ASCII, so alike in Shift_JIS and UTF-8)."""
+    found = _IDENTIFIER.search(data)
+    return found.group(1).decode("ascii", "replace") if found else None
 
 
 def _unlink(path: Path) -> bool:
