@@ -91,6 +91,8 @@ def device(tmp_path_factory):
             if isinstance(step, dict) and "peak_mb" in step:
                 print(f"arm64: {name}: {step.get('seconds', step.get('seconds_to_first_frame'))} s, "
                       f"peak {step['peak_mb']} MB")
+        if "unit" in results:
+            print("arm64: unit tests:", (results["unit"]["stdout"].strip().splitlines() or [""])[-1])
         assert inside.returncode == 0, output[-6000:]
         yield results
     finally:
