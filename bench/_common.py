@@ -1,10 +1,13 @@
-"""Helpers shared by the bench scripts: a cached population file and percentile maths."""
+"""Helpers shared by the bench scripts: a cached population file, percentile maths, a watchdog."""
 
 from __future__ import annotations
 
 import json
+import os
 import resource
+import signal
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -37,3 +40,25 @@ def percentile(values: list[float], p: float) -> float:
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+CHILDREN: list[subprocess.Popen] = []  # processes a bench started: killed by the watchdog
+
+
+def watchdog(seconds: float) -> None:
+    """Give up after `seconds` in all: kill the processes in CHILDREN and exit non-zero, so that
+    a bench never hangs (a lost message, a stuck child)."""
+
+    def expire(*_) -> None:
+        for child in CHILDREN:
+            if child.poll() is None:
+                child.kill()
+        sys.exit(f"{Path(sys.argv[0]).name}: gave up after {seconds:.0f} s (watchdog)")
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.alarm(max(1, int(seconds)))
+
+
+def load_note() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f}/{five:.1f} on {os.cpu_count()} cores (the machine may be shared with other work)"

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 
-from _common import NOW, ROOT, TODAY, percentile
+from _common import NOW, ROOT, TODAY, percentile, watchdog
 from cryptography.hazmat.primitives import serialization
 from madoguchi.edge import store
 from madoguchi.edge.card import CardSession, request_for
@@ -98,7 +98,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--insertions", type=int, default=5)
+    parser.add_argument("--watchdog", type=float, default=1800.0, help="give up after this many seconds in all")
     args = parser.parse_args()
+    watchdog(args.watchdog)
     from smartcard import scard
 
     daemon = None

@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import requests  # noqa: E402
-from _common import NOW, TODAY, percentile, population_file  # noqa: E402
+from _common import NOW, TODAY, percentile, population_file, watchdog  # noqa: E402
 from madoguchi.edge import store
 from madoguchi.edge.config import JST  # noqa: E402
 from madoguchi.edge.model import DocumentKind  # noqa: E402
@@ -58,7 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10000)
     parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--watchdog", type=float, default=1800.0, help="give up after this many seconds in all")
     args = parser.parse_args()
+    watchdog(args.watchdog)
     path = population_file(args.patients)
     records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     sample = population.samples(args.patients, 1, TODAY, NOW.astimezone(JST))["valid"]

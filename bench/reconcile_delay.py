@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import watchdog  # noqa: E402
 from madoguchi.edge import store
 from madoguchi.edge.config import JST, Policy  # noqa: E402
 from madoguchi.edge.desk import run_check  # noqa: E402
@@ -57,7 +58,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--checks", type=int, default=60, help="offline checks per round")
     parser.add_argument("--interval", type=float, default=30.0, help="the daemon's sync interval (production: 30)")
+    parser.add_argument("--watchdog", type=float, default=1800.0, help="give up after this many seconds in all")
     args = parser.parse_args()
+    watchdog(args.watchdog)
     with tempfile.TemporaryDirectory(prefix="reconcile-delay-") as tmp:
         run(Path(tmp), args)
 

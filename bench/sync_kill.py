@@ -16,6 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _common import watchdog  # noqa: E402
+
 from tests.integration.test_sync_kill import download, run_child, state_of  # noqa: E402
 from tests.integration.test_sync_support import make_world  # noqa: E402
 
@@ -25,7 +27,9 @@ def main() -> None:
     parser.add_argument("--kills", type=int, default=100, help="kills landed during applies (half full, half delta)")
     parser.add_argument("--patients", type=int, default=20000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--watchdog", type=float, default=1800.0, help="give up after this many seconds in all")
     args = parser.parse_args()
+    watchdog(args.watchdog)
     with tempfile.TemporaryDirectory(prefix="sync-kill-") as tmp:
         run(Path(tmp), args.kills, args.patients, random.Random(args.seed))
 

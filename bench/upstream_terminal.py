@@ -21,7 +21,7 @@ from datetime import date
 from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
-from _common import NOW, TODAY, percentile
+from _common import NOW, TODAY, percentile, watchdog
 from madoguchi.edge.config import JST
 from madoguchi.sim import population
 from madoguchi.sim.national import NationalSystem
@@ -55,7 +55,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--checks", type=int, default=300)
     parser.add_argument("--parses", type=int, default=5000)
+    parser.add_argument("--watchdog", type=float, default=1800.0, help="give up after this many seconds in all")
     args = parser.parse_args()
+    watchdog(args.watchdog)
 
     records = list(population.generate(1000, 1, TODAY, NOW.astimezone(JST)))
     samples = population.samples(1000, 1, TODAY, NOW.astimezone(JST))

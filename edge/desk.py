@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from madoguchi.edge import store
 from madoguchi.edge.config import Policy
@@ -30,7 +31,7 @@ def run_check(
     """Decide, then record the check: one audit entry, and an outbox entry for every check
     decided from the cache or a declaration (to be re-checked when the network returns)."""
     now = clock()
-    verdict = decide(request, conn, policy, now, online)
+    verdict = decide(request, store.Lookup(conn), policy, now, online)
     entry = {
         "at": now.isoformat(),
         "method": request.method.value,
@@ -57,7 +58,7 @@ def run_check(
     return CheckResult(verdict, audit_id, outbox_id)
 
 
-def outbox_payload(request: CheckRequest, verdict: Verdict) -> dict:
+def outbox_payload(request: CheckRequest, verdict: Verdict) -> dict[str, Any]:
     """What reconciliation needs to re-check an offline decision."""
     return {
         "method": request.method.value,

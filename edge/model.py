@@ -45,7 +45,7 @@ class QualificationRecord:
     name_kana: str  # 氏名カナ
     birth_date: date  # 生年月日
     sex: int  # 1 男, 2 女
-    qualification_date: date  # 資格取得年月日
+    qualification_date: date | None  # 資格取得年月日 (None: the answer did not say, older terminals)
     as_of: datetime  # when the national system last confirmed this record (UTC)
     name_other: str = ""  # 氏名（その他）: 通称 etc.
     address: str | None = None  # 住所 (None when 不開示)
@@ -66,6 +66,25 @@ class QualificationRecord:
     validity: Validity = Validity.VALID  # as last answered by the national system
     patient_id: str = ""  # 診察券番号 / 照会番号 of this facility
     card_link: str = ""  # keyed hash of the card's auth certificate
+    # Fields of newer terminal answers (docs/domain.md §5, §10); not kept in the device's table yet.
+    name_other_kana: str = ""  # 氏名カナ（その他）
+    sex2: int = 0  # 性別2: the 表記 the insurer prints when it differs from 性別1
+    certificate_issued_on: date | None = None  # 被保険者証交付年月日
+    prescription_issue: str = ""  # 処方箋発行形態 chosen on the reader: "1" 電子処方箋, "2" 紙
+    limit_certificate: str = ""  # 限度額適用認定証区分: 01, 02, 03 (LIMIT_CERTIFICATES)
+    limit_issued_on: date | None = None
+    limit_valid_from: date | None = None
+    limit_valid_until: date | None = None
+    limit_long_term_from: date | None = None  # 長期入院該当年月日 (標準負担額減額: >90 days)
+    limit_certificate_changed: bool = False  # batch answers: the 限度額 information changed
+    specific_disease_certificates: tuple[SpecificDiseaseCertificate, ...] = ()  # 特定疾病療養受療証
+    # Consent given on the reader (0 not given, 1 given, 2/3 other states; "" not answered).
+    consent_limit: str = ""  # 限度額適用認定証 information
+    consent_specific_diseases: str = ""  # 特定疾病療養受療証 information
+    consent_checkups: str = ""  # 特定健診 information
+    consent_medication: str = ""  # 薬剤 information
+    consent_diagnosis: str = ""  # 診療 information
+    consent_operation: str = ""  # 手術 information
 
     @property
     def personal_family_ja(self) -> str:
@@ -75,13 +94,21 @@ class QualificationRecord:
     def limit_class_ja(self) -> str:
         return LIMIT_CLASSES.get(self.limit_class, "")
 
+    @property
+    def limit_certificate_ja(self) -> str:
+        return LIMIT_CERTIFICATES.get(self.limit_certificate, self.limit_certificate)
+
+    @property
+    def prescription_issue_ja(self) -> str:
+        return PRESCRIPTION_ISSUE.get(self.prescription_issue, "")
+
     def validity_on(self, day: date) -> Validity:
         """Validity on a given day: a loss or an end of validity that has come counts."""
         if self.validity != Validity.VALID:
             return self.validity
         if self.disqualification_date and day >= self.disqualification_date:
             return Validity.INVALID
-        if day < self.qualification_date:
+        if self.qualification_date and day < self.qualification_date:
             return Validity.INVALID
         if self.valid_until and day > self.valid_until:
             return Validity.INVALID
@@ -106,6 +133,7 @@ class QualificationRecord:
                 data[key] = value.isoformat()
         data["validity"] = int(self.validity)
         data["specific_diseases"] = list(self.specific_diseases)
+        data["specific_disease_certificates"] = [c.to_json() for c in self.specific_disease_certificates]
         return data
 
     @classmethod
@@ -119,9 +147,32 @@ class QualificationRecord:
         return cls(**kwargs)
 
 
+@dataclass(frozen=True)
+class SpecificDiseaseCertificate:
+    """特定疾病療養受療証 as the terminal answers it (SpecificDiseasesCertificateInfo)."""
+
+    disease: str  # 認定疾病 (name, or the code when unknown)
+    issued_on: date | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    self_pay_yen: int | None = None  # 自己負担限度額 a month (10,000 or 20,000 yen)
+
+    def to_json(self) -> dict:
+        return {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> SpecificDiseaseCertificate:
+        def day(key: str) -> date | None:
+            return date.fromisoformat(data[key]) if data.get(key) else None
+
+        return cls(str(data["disease"]), day("issued_on"), day("valid_from"), day("valid_until"),
+                   data.get("self_pay_yen"))
+
+
 _DATE_FIELDS = {
     "birth_date", "qualification_date", "disqualification_date", "valid_from",
-    "valid_until", "elderly_valid_from", "elderly_valid_until",
+    "valid_until", "elderly_valid_from", "elderly_valid_until", "certificate_issued_on",
+    "limit_issued_on", "limit_valid_from", "limit_valid_until", "limit_long_term_from",
 }
 
 
@@ -136,7 +187,10 @@ def _coerce(name: str, value):
         return Validity(int(value))
     if name == "specific_diseases":
         return tuple(json.loads(value) if isinstance(value, str) else value)
-    if name in ("preschool", "nondisclosure"):
+    if name == "specific_disease_certificates":
+        return tuple(c if isinstance(c, SpecificDiseaseCertificate) else SpecificDiseaseCertificate.from_json(c)
+                     for c in value)
+    if name in ("preschool", "nondisclosure", "limit_certificate_changed"):
         return bool(value)
     return value
 
@@ -148,6 +202,10 @@ LIMIT_CLASSES = {
     "B05": "低所得Ⅱ", "B06": "低所得Ⅰ", "B07": "低所得Ⅰ（老福）", "B08": "低所得Ⅰ（境）",
     "B09": "一般Ⅱ", "B10": "一般Ⅰ",
 }
+# 限度額適用認定証区分 (hangilc/myclinic-ts onshi-result codes).
+LIMIT_CERTIFICATES = {"01": "限度額適用認定証", "02": "限度額適用・標準負担額減額認定証", "03": "標準負担額減額認定証"}
+# 処方箋発行形態: what the patient chose on the reader (a pharmacy meets both every day).
+PRESCRIPTION_ISSUE = {"1": "電子処方箋", "2": "紙の処方箋"}
 
 
 # ---- copay by age (the 申立 provisional rules, 保発0710第1号) -------------------
@@ -231,14 +289,18 @@ class DocumentKind(str, Enum):
     LEGACY_CARD = "legacy_card"  # 健康保険証（従来）
     DECLARATION = "declaration"  # 被保険者資格申立書
     PRESCRIPTION = "prescription"  # 処方箋のQR（院外処方箋・電子処方箋の控え）: numbers only
+    PATIENT_CARD = "patient_card"  # 診察券: finds the patient, proves nothing
 
 
 @dataclass(frozen=True)
 class DocumentRule:
-    """What a document is worth at the desk."""
+    """What a document is worth at the desk (docs/domain.md §2; README "Documents")."""
 
     label_ja: str
-    requires_card: bool = False  # only together with the マイナンバーカード
+    is_document: bool = True  # False: finds the patient, but a document must still be shown
+    usable_from: date | None = None  # not accepted before this day
+    requires_card: bool = False  # only together with the マイナンバーカード...
+    phone_instead_of_card: bool = False  # ...or on the スマホ保険証 phone that cannot be read
     honours_printed_validity: bool = False  # refused after the 有効期限 printed on it
     printed_validity_at_most: date | None = None  # a law capped every printed validity
     expired_accepted_until: date | None = None  # after expiry, still accepted until...
@@ -247,10 +309,12 @@ class DocumentRule:
 
 DOCUMENT_RULES: dict[DocumentKind, DocumentRule] = {
     DocumentKind.MYNA_CARD: DocumentRule("マイナ保険証"),
-    DocumentKind.SMARTPHONE: DocumentRule("スマホ保険証"),
+    # Its own スマホ用電子証明書 (its own card link); usable as 保険証 from 2025-09-19.
+    DocumentKind.SMARTPHONE: DocumentRule("スマホ保険証", usable_from=date(2025, 9, 19)),
     DocumentKind.ELIGIBILITY_CERTIFICATE: DocumentRule("資格確認書", honours_printed_validity=True),
-    DocumentKind.NOTICE: DocumentRule("資格情報のお知らせ", requires_card=True),
-    DocumentKind.PORTAL: DocumentRule("マイナポータル資格情報画面", requires_card=True),
+    # 70+: the notice prints the 負担割合 with its own 有効期限 (the ratio changes every August).
+    DocumentKind.NOTICE: DocumentRule("資格情報のお知らせ", requires_card=True, honours_printed_validity=True),
+    DocumentKind.PORTAL: DocumentRule("マイナポータル資格情報画面", requires_card=True, phone_instead_of_card=True),
     # No new issue since 2024-12-02, all expired by 2025-12-01; 事務連絡 2025-11-12 let
     # expired cards be accepted after an online check by numbers until 2026-03-31.
     DocumentKind.LEGACY_CARD: DocumentRule(
@@ -261,10 +325,20 @@ DOCUMENT_RULES: dict[DocumentKind, DocumentRule] = {
         expired_needs_online=True,
     ),
     DocumentKind.DECLARATION: DocumentRule("被保険者資格申立書"),
-    # Not an insurance document: it carries the numbers the prescriber used, which are
-    # checked online (or against the cache) like a 資格確認書's, with no printed validity.
-    DocumentKind.PRESCRIPTION: DocumentRule("処方箋（QRの番号）"),
+    # Not insurance documents: they carry the numbers (or the id) to look the patient up with;
+    # the patient's マイナ保険証 or 資格確認書 is still what is checked (docs/domain.md §3, §7).
+    DocumentKind.PRESCRIPTION: DocumentRule("処方箋（QRの番号）", is_document=False),
+    DocumentKind.PATIENT_CARD: DocumentRule("診察券", is_document=False),
 }
+
+
+def grace_until(expiry: date) -> date:
+    """Last day a マイナ保険証 still works after its certificate (or the card itself) expired:
+    the end of the month three months after the expiry (a February expiry works to the end of
+    May; MHLW newpage_50657, docs/domain.md §2)."""
+    year, month = expiry.year + (expiry.month + 3 - 1) // 12, (expiry.month + 3 - 1) % 12 + 1
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return following - timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -280,14 +354,26 @@ def judge_document(
     day: date,
     card_presented: bool = False,
     printed_valid_until: date | None = None,
+    phone_presented: bool = False,
 ) -> DocumentDecision:
-    """Whether a presented document may be used today, and on what condition."""
+    """Whether a presented document may be used today, and on what condition.
+
+    phone_presented: the screen is shown on the patient's スマホ保険証 phone, which could not be
+    read (the phone stands in for the card)."""
     rule = DOCUMENT_RULES[kind]
-    if rule.requires_card and not card_presented:
+    if rule.usable_from and day < rule.usable_from:
         return DocumentDecision(
             False,
-            reason_en=f"{kind.value} is valid only together with the My Number Card",
-            reason_ja=f"{rule.label_ja}はマイナンバーカードと一緒に提示された場合のみ使えます",
+            reason_en=f"{kind.value} is accepted only from {rule.usable_from}",
+            reason_ja=f"{rule.label_ja}は{rule.usable_from}から使えます",
+        )
+    if rule.requires_card and not (card_presented or (rule.phone_instead_of_card and phone_presented)):
+        with_phone = "（またはスマホ保険証のスマートフォン）" if rule.phone_instead_of_card else ""
+        return DocumentDecision(
+            False,
+            reason_en=f"{kind.value} is valid only together with the My Number Card"
+            + (" or on the patient's smartphone 保険証" if rule.phone_instead_of_card else ""),
+            reason_ja=f"{rule.label_ja}はマイナンバーカード{with_phone}と一緒に提示された場合のみ使えます",
         )
     if not rule.honours_printed_validity:
         return DocumentDecision(True)
@@ -311,5 +397,6 @@ def judge_document(
         False,
         reason_en=f"{kind.value} expired on {valid_until} and can no longer be used",
         reason_ja=f"{rule.label_ja}は有効期限（{valid_until}）を過ぎているため使えません。"
-        "マイナ保険証か資格確認書の提示をお願いしてください",
+        + ("新しいお知らせか、マイナポータルの資格情報画面をお願いしてください" if kind == DocumentKind.NOTICE
+           else "マイナ保険証か資格確認書の提示をお願いしてください"),
     )

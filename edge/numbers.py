@@ -17,6 +17,32 @@ class InputError(ValueError):
     """Bad input from a person or a document; the message says what is wrong."""
 
 
+# The longest value each field may hold: the desk's inputs, the command line and every check
+# request share these bounds, so an over-long value is refused before it reaches a log.
+MAX_LENGTH = {
+    "insurer_number": 8, "symbol": 20, "number": 20, "branch": 2, "birth_date": 16, "patient_id": 20,
+    "name": 40, "name_kana": 40, "address": 80, "insurer": 40, "workplace": 40, "phone": 20,
+}
+FIELD_JA = {
+    "insurer_number": "保険者番号", "symbol": "記号", "number": "番号", "branch": "枝番", "birth_date": "生年月日",
+    "patient_id": "患者番号", "name": "氏名", "name_kana": "フリガナ", "address": "住所", "insurer": "保険者",
+    "workplace": "勤務先", "phone": "電話",
+}
+
+
+def check_length(field: str, text: str | None) -> None:
+    """Refuse a value longer than its field allows (the message never echoes the value)."""
+    limit = MAX_LENGTH[field]
+    if text and len(text) > limit:
+        raise InputError(f"{field} is too long: {len(text)} characters, at most {limit} "
+                         f"({FIELD_JA[field]}が長すぎます：{limit}文字まで)")
+
+
+def shown(text: str, limit: int = 20) -> str:
+    """A bad value for an error message: quoted, cut to `limit` characters."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
 # 法別番号: the first two digits of an 8-digit insurer number.
 HOUBETSU = {
     "01": "協会けんぽ",
@@ -143,7 +169,7 @@ def normalize_branch(text: str | None) -> str:
         return ""
     if not value.isascii() or not value.isdigit() or len(value) > 2:
         raise InputError(
-            f"branch number {text!r} must be at most 2 digits (枝番は2桁の数字です)"
+            f"branch number {shown(text or '')} must be at most 2 digits (枝番は2桁の数字です)"
         )
     return value.zfill(2)
 
@@ -188,6 +214,11 @@ def date_to_era(value: date) -> tuple[int, int, int, int]:
     raise InputError(f"{value} is before 明治 (明治より前の日付です)")
 
 
+def date_ja(value: date) -> str:
+    """A date as the desk reads it everywhere: 2026年5月29日."""
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
 def format_gyymmdd(value: date) -> str:
     """The `GYYMMDD` era form used by JAHIS codes (e.g. 3500102 = 昭和50年1月2日)."""
     code, year, month, day = date_to_era(value)
@@ -200,35 +231,67 @@ _ERA_TEXT_RE = re.compile(
 )
 
 
+BIRTH_EXAMPLES_JA = "例 19750102、1975-01-02、S50.1.2、昭和50年1月2日"
+
+
 def parse_birth_date(text: str, today: date | None = None) -> date:
     """Parse a birth date typed or printed in any usual form.
 
     Western: 19750102, 1975-01-02, 1975/1/2, 1975年1月2日. Era: 3500102 (GYYMMDD),
-    S50.1.2, 昭和50年1月2日, 平成元年1月8日. Full-width digits are accepted.
+    S50.1.2, 昭和50年1月2日, 平成元年1月8日. Full-width digits are accepted. Six digits
+    (700413) are YYMMDD when only one century gives a past date; a date with a two-digit year
+    and no era (50.1.2) is refused with an example, as the era cannot be told.
     A date in the future is refused.
     """
+    today = today or date.today()
+    check_length("birth_date", text)
     raw = _SPACE_RE.sub("", unicodedata.normalize("NFKC", text or ""))
     if not raw:
         raise InputError("birth date is empty (生年月日が空です)")
     if raw.isdigit() and len(raw) == 7:
         value = era_to_date(int(raw[0]), int(raw[1:3]), int(raw[3:5]), int(raw[5:7]))
+    elif raw.isdigit() and len(raw) == 6:
+        value = _two_digit_year(text, int(raw[:2]), int(raw[2:4]), int(raw[4:]), today)
     elif m := _WESTERN_RE.match(raw):
         try:
             value = date(int(m[1]), int(m[2]), int(m[3]))
         except ValueError as exc:
-            raise InputError(f"birth date {text!r} is not a date ({exc}) (生年月日が不正です)") from None
+            raise InputError(f"birth date {shown(text)} is not a date ({exc}) (生年月日が不正です)") from None
     elif m := _ERA_TEXT_RE.match(raw):
         code, _ = _ERA_BY_KEY[m[1]]
         year = 1 if m[2] == "元" else int(m[2])
         value = era_to_date(code, year, int(m[3]), int(m[4]))
+    elif _NO_ERA_RE.match(raw):
+        raise InputError(f"birth date {shown(text)} is not in a known form: a two-digit year needs its era "
+                         f"(S50.1.2) or four digits (1975-01-02) "
+                         f"(元号を付けるか西暦4桁で入力してください：{BIRTH_EXAMPLES_JA})")
     else:
         raise InputError(
-            f"birth date {text!r} is not in a known form: YYYYMMDD, YYYY-MM-DD, GYYMMDD or 昭和50年1月2日 "
-            f"(生年月日の形式が不明です)"
+            f"birth date {shown(text)} is not in a known form: YYYYMMDD, YYYY-MM-DD, GYYMMDD or 昭和50年1月2日 "
+            f"(生年月日の形式が不明です：{BIRTH_EXAMPLES_JA})"
         )
-    if value > (today or date.today()):
+    if value > today:
         raise InputError(f"birth date {value} is in the future (生年月日が未来の日付です)")
     return value
+
+
+_NO_ERA_RE = re.compile(r"^\d{1,2}[-/.年]\d{1,2}[-/.月]\d{1,2}日?$")
+
+
+def _two_digit_year(text: str, year: int, month: int, day: int, today: date) -> date:
+    """YYMMDD: the century is the one that gives a past date, if only one does."""
+    candidates = []
+    for century in (1900, 2000):
+        try:
+            value = date(century + year, month, day)
+        except ValueError:
+            raise InputError(f"birth date {shown(text)} is not a date (生年月日が不正です：{BIRTH_EXAMPLES_JA})") from None
+        if value <= today:
+            candidates.append(value)
+    if len(candidates) != 1:
+        raise InputError(f"birth date {shown(text)}: the century cannot be told from two digits "
+                         f"(西暦4桁で入力してください：{BIRTH_EXAMPLES_JA})")
+    return candidates[0]
 
 
 def parse_year_month(text: str) -> tuple[int, int]:

@@ -1,28 +1,27 @@
 """Reconciliation: re-check offline decisions once the network is back (要対応リスト).
 
-Every check decided from the cache or a declaration sits in the outbox. `reconcile_pending`
-asks the online source about each, once, and records a followup (要対応) wherever the online
-answer contradicts what the desk did: an offline `ok` for someone who had lost the
+Every check decided from the cache or a declaration sits in the outbox. The device uploads it
+(sync.device.upload); the hub asks its upstream about each entry (sync.hub.reconciliation) and
+`compare`s the answer with what the desk did: an offline `ok` for someone who had lost the
 qualification, an offline refusal for someone insured after all, a 申立 whose numbers are now
-known (or who turns out not to have been insured), or a copay that differs. Each outbox entry
-is marked reconciled in the same transaction as its followup, so a crash never reconciles an
-entry twice or loses one.
+known (or who turns out not to have been insured), or a copay that differs. The device records
+each answer with `store.settle`: the entry marked reconciled in the same transaction as its
+followup (要対応), so a crash never reconciles an entry twice or loses one.
+
+This module is the pure part: rebuilding a request, comparing, the desk's day of a check.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.model import DocumentKind, IncomeClass, Validity
-from madoguchi.edge.verdict import CheckRequest, Declaration, Method, OnlineAnswer, OnlineSource, OnlineUnavailable
+from madoguchi.edge.verdict import CheckRequest, Declaration, Method, OnlineAnswer
 
-log = logging.getLogger(__name__)
+Contradiction = tuple[str, str, str]  # (kind, message_ja, correction_ja)
 
 
 @dataclass(frozen=True)
@@ -36,7 +35,7 @@ class Followup:
     handled_at: str | None = None
 
 
-def request_from_payload(payload: dict) -> CheckRequest:
+def request_from_payload(payload: dict[str, Any]) -> CheckRequest:
     """Rebuild the CheckRequest an outbox entry was made from."""
     inputs = payload.get("inputs", {})
     declaration = None
@@ -58,16 +57,27 @@ def request_from_payload(payload: dict) -> CheckRequest:
     )
 
 
-def compare(offline_verdict: str, offline_copay: int | None, payload: dict, answer: OnlineAnswer,
-            check_day: date) -> tuple[str, str, str] | None:
+def compare(offline_verdict: str, offline_copay: int | None, payload: dict[str, Any], answer: OnlineAnswer,
+            check_day: date) -> Contradiction | None:
     """(kind, message_ja, correction_ja) when the online answer contradicts the desk, else None.
 
     The answer's record is judged on the day of the check, not the day of reconciliation: a
-    patient who lost the qualification after the visit was rightly accepted.
+    patient who lost the qualification after the visit was rightly accepted. The message starts
+    with the patient's name when the answer names the patient (staff call the patient back).
     """
+    found = _contradiction(offline_verdict, offline_copay, payload, answer, check_day)
+    record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
+    if found is None or record is None:
+        return found
+    kind, message_ja, correction_ja = found
+    return kind, f"{record.name}（{record.name_kana}）：{message_ja}", correction_ja
+
+
+def _contradiction(offline_verdict: str, offline_copay: int | None, payload: dict, answer: OnlineAnswer,
+                   check_day: date) -> tuple[str, str, str] | None:
     record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
     valid = record is not None and record.validity_on(check_day) == Validity.VALID
-    online_copay = record.copay_percent_on(check_day) if valid else None
+    online_copay = record.copay_percent_on(check_day) if record is not None and valid else 0  # read only if valid
     numbers = (f"{record.insurer_name}（{record.insurer_number}） 記号 {record.symbol or '-'} 番号 {record.number}"
                f" 枝番 {record.branch or '-'}") if record else ""
     if payload["method"] == Method.DECLARATION.value:
@@ -99,60 +109,6 @@ def compare(offline_verdict: str, offline_copay: int | None, payload: dict, answ
     return None
 
 
-def reconcile_pending(conn: sqlite3.Connection, online: OnlineSource, policy: Policy,
-                      now: datetime) -> list[Followup]:
-    """Re-check every unreconciled outbox entry; stop at the first unanswered question."""
-    created: list[Followup] = []
-    pending = conn.execute(
-        "SELECT id, request, verdict, copay_percent, created_at FROM outbox WHERE reconciled_at IS NULL ORDER BY id"
-    ).fetchall()
-    for outbox_id, request_json, verdict, copay, created_at in pending:
-        payload = json.loads(request_json)
-        try:
-            answer = online(request_from_payload(payload), policy.online_budget_seconds)
-        except OnlineUnavailable as exc:
-            log.info("reconciliation paused: %s", exc)
-            break
-        contradiction = compare(verdict, copay, payload, answer, check_day(created_at, policy))
-        if contradiction is None and payload["method"] == Method.DECLARATION.value:
-            continue
-        if followup := settle(conn, outbox_id, contradiction, {"validity": int(answer.validity)}, now):
-            created.append(followup)
-    return created
-
-
 def check_day(checked_at: str, policy: Policy) -> date:
     """The desk's day (JST) of a check made at `checked_at` (ISO 8601 with an offset)."""
     return datetime.fromisoformat(checked_at).astimezone(policy.timezone).date()
-
-
-def settle(conn: sqlite3.Connection, outbox_id: int, contradiction: tuple[str, str, str] | None, detail: dict,
-           now: datetime) -> Followup | None:
-    """Mark one outbox entry reconciled and record its followup, if any, in one transaction;
-    an entry already reconciled is left alone (so a repeated answer creates nothing)."""
-    with store.transaction(conn):
-        claimed = conn.execute("UPDATE outbox SET reconciled_at = ? WHERE id = ? AND reconciled_at IS NULL",
-                               (now.isoformat(), outbox_id)).rowcount
-        if not (claimed and contradiction):
-            return None
-        kind, message, correction = contradiction
-        cursor = conn.execute(
-            "INSERT INTO followup (outbox_id, created_at, kind, message_ja, correction_ja, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (outbox_id, now.isoformat(), kind, message, correction, json.dumps(detail)),
-        )
-        return Followup(cursor.lastrowid, outbox_id, now.isoformat(), kind, message, correction)
-
-
-def list_followups(conn: sqlite3.Connection, include_handled: bool = False) -> list[Followup]:
-    sql = "SELECT id, outbox_id, created_at, kind, message_ja, correction_ja, handled_at FROM followup"
-    if not include_handled:
-        sql += " WHERE handled_at IS NULL"
-    return [Followup(*row) for row in conn.execute(sql + " ORDER BY id")]
-
-
-def mark_handled(conn: sqlite3.Connection, followup_id: int, now: datetime | None = None) -> bool:
-    """Mark a followup as handled; False if there is no such open followup."""
-    with store.transaction(conn):
-        return bool(conn.execute("UPDATE followup SET handled_at = ? WHERE id = ? AND handled_at IS NULL",
-                                 ((now or store.utcnow()).isoformat(), followup_id)).rowcount)

@@ -1,7 +1,9 @@
 """The verdict: the one place that decides whether a patient is insured, and how sure we are.
 
 `decide()` takes what the desk has (a `CheckRequest`), asks the online source within its
-time budget if there is one, else reads the local cache, and returns a `Verdict`:
+time budget if there is one, else looks in the local cache through a `RecordLookup`, and returns
+a `Verdict`. It does no I/O of its own: the store implements the lookup
+(`madoguchi.edge.store.Lookup`), the caller gives the online source and the time.
 
 - ``ok``: insured, proceed.
 - ``ng``: not insured under this record (無効, 資格喪失, 該当資格なし, 複数該当, revoked card).
@@ -12,28 +14,29 @@ time budget if there is one, else reads the local cache, and returns a `Verdict`
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import asdict, dataclass, replace
+from datetime import date, datetime
 from enum import Enum
+from typing import Any, Protocol
 
-from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.model import (
+    DOCUMENT_RULES,
     DocumentKind,
     IncomeClass,
     QualificationRecord,
     Validity,
     age_band_ja,
     copay_by_age,
+    grace_until,
     judge_document,
 )
+from madoguchi.edge.numbers import check_length, date_ja
 
 log = logging.getLogger(__name__)
 
-CERTIFICATE_GRACE = timedelta(days=92)  # the card still works 3 months after its cert expires
 UNREPRESENTABLE_MARKS = ("●", "■")
 
 
@@ -74,6 +77,10 @@ class Declaration:
     income_class: IncomeClass | None = None  # for 70+: 一般 / 一定以上 / 現役並み
     phone: str = ""
 
+    def __post_init__(self) -> None:
+        for name in ("name", "name_kana", "address", "insurer", "workplace", "phone"):
+            check_length(name, getattr(self, name))
+
 
 @dataclass(frozen=True)
 class CheckRequest:
@@ -88,15 +95,40 @@ class CheckRequest:
     birth_date: date | None = None
     card_link: str = ""
     card_presented: bool = False  # the My Number Card was shown with a notice / portal screen
+    phone_presented: bool = False  # the portal screen is on the patient's unreadable スマホ保険証 phone
     printed_valid_until: date | None = None  # 有効期限 printed on the document
-    certificate_not_after: date | None = None  # the card's auth certificate expiry
+    certificate_not_after: date | None = None  # the card's (or phone's) auth certificate expiry
+    card_valid_until: date | None = None  # the card's own 有効期限, printed on its face
     patient_id: str = ""
     declaration: Declaration | None = None
+    public_funds: tuple[tuple[str, str], ...] = ()  # (公費負担者番号, 受給者番号) as read, e.g. from a QR
     input_warnings: tuple[str, ...] = ()  # from QR parsing etc., shown as they are
 
-    def personal_inputs(self) -> dict:
+    def __post_init__(self) -> None:
+        """Every field within the desk's bounds (InputError), whoever built the request."""
+        for name in ("insurer_number", "symbol", "number", "branch", "patient_id"):
+            check_length(name, getattr(self, name))
+
+    def echo(self) -> dict[str, Any]:
+        """What was checked, for the verdict's JSON (a cache miss shows what was tried). Never
+        logged: it holds the numbers. The card link is a keyed hash; only its presence is shown."""
+        def day(value: date | None) -> str | None:
+            return value.isoformat() if value else None
+
+        return {
+            "method": self.method.value, "document": self.document.value,
+            "insurer_number": self.insurer_number, "symbol": self.symbol, "number": self.number,
+            "branch": self.branch, "birth_date": day(self.birth_date), "patient_id": self.patient_id,
+            "card": bool(self.card_link), "card_presented": self.card_presented,
+            "phone_presented": self.phone_presented, "printed_valid_until": day(self.printed_valid_until),
+            "certificate_not_after": day(self.certificate_not_after), "card_valid_until": day(self.card_valid_until),
+            "public_funds": [{"payer_number": payer, "recipient_number": recipient}
+                             for payer, recipient in self.public_funds],
+        }
+
+    def personal_inputs(self) -> dict[str, Any]:
         """The personal inputs, for keyed hashing and the outbox."""
-        data = {
+        data: dict[str, Any] = {
             "insurer_number": self.insurer_number, "symbol": self.symbol, "number": self.number,
             "branch": self.branch, "birth_date": self.birth_date.isoformat() if self.birth_date else "",
             "card_link": self.card_link, "patient_id": self.patient_id,
@@ -125,14 +157,14 @@ class OnlineAnswer:
     as_of: datetime | None = None
 
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The form the hub API and the simulator's HTTP face send."""
         return {"validity": int(self.validity), "validity_ja": self.validity.label_ja,
                 "records": [r.to_json() for r in self.records],
                 "as_of": self.as_of.isoformat() if self.as_of else None}
 
     @classmethod
-    def from_json(cls, data: dict) -> OnlineAnswer:
+    def from_json(cls, data: dict[str, Any]) -> OnlineAnswer:
         """The inverse of `to_json`; ValueError (with the reason) on anything else."""
         try:
             return cls(Validity(int(data["validity"])),
@@ -147,6 +179,24 @@ class OnlineUnavailable(Exception):
 
 
 OnlineSource = Callable[[CheckRequest, float], OnlineAnswer]
+
+
+class RecordLookup(Protocol):
+    """What `decide()` reads from the local cache (with the hub's live answers laid over it)."""
+
+    def find_by_numbers(self, insurer_number: str, symbol: str, number: str, branch: str,
+                        birth_date: date | None) -> list[QualificationRecord]:
+        """Records matching the printed numbers and birth date; `branch` "" matches any 枝番."""
+
+    def find_by_card_link(self, card_link: str) -> list[QualificationRecord]: ...
+
+    def find_by_patient_id(self, patient_id: str) -> list[QualificationRecord]: ...
+
+    def patient_history(self, record: QualificationRecord) -> list[QualificationRecord]:
+        """Every record of the record's patient (to tell 無効 from 無効・新しい資格あり)."""
+
+    def revocation_reason(self, card_link: str) -> str | None:
+        """Why the card's certificate was revoked, None if it was not."""
 
 
 @dataclass(frozen=True)
@@ -165,8 +215,9 @@ class Verdict:
     provisional_copay: bool = False  # 申立: charged provisionally, to be settled
     warnings: tuple[Warning, ...] = ()
     next_steps_ja: tuple[str, ...] = ()
+    request: dict[str, Any] | None = None  # CheckRequest.echo() of the request decided
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "verdict": self.outcome.value,
             "reason": self.reason,
@@ -183,21 +234,29 @@ class Verdict:
             "newer_record": self.newer_record.to_json() if self.newer_record else None,
             "warnings": [asdict(w) for w in self.warnings],
             "next_steps_ja": list(self.next_steps_ja),
+            "request": self.request,
         }
 
 
 def decide(
     request: CheckRequest,
-    conn: sqlite3.Connection,
+    lookup: RecordLookup,
     policy: Policy,
     now: datetime,
     online: OnlineSource | None = None,
 ) -> Verdict:
     """Decide the verdict for one check. `now` is timezone-aware (UTC)."""
+    verdict = _decide(request, lookup, policy, now, online)
+    return replace(_needs_document(verdict, request), request=request.echo())
+
+
+def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: datetime,
+            online: OnlineSource | None) -> Verdict:
     today = now.astimezone(policy.timezone).date()
     warnings: list[Warning] = [Warning("input", w, w) for w in request.input_warnings]
 
-    document = judge_document(request.document, today, request.card_presented, request.printed_valid_until)
+    document = judge_document(request.document, today, request.card_presented, request.printed_valid_until,
+                              request.phone_presented)
     if not document.accepted:
         return _confirm("document_refused", document.reason_ja, document.reason_en, warnings,
                         ("マイナ保険証、資格確認書のいずれかの提示をお願いしてください",
@@ -206,7 +265,7 @@ def decide(
         warnings.append(Warning("document_transitional", document.reason_ja, document.reason_en))
 
     if request.card_link:
-        revoked = store.revocation_reason(conn, request.card_link)
+        revoked = lookup.revocation_reason(request.card_link)
         if revoked is not None:
             return Verdict(
                 Outcome.NG, "certificate_revoked",
@@ -216,20 +275,24 @@ def decide(
                 next_steps_ja=("カードは使えません。資格確認書か申立書で受け付けてください",
                                "証明書の再発行は市区町村窓口でできることをお伝えください"),
             )
-    if request.certificate_not_after:
-        if today > request.certificate_not_after + CERTIFICATE_GRACE:
+    for expiry, what_ja, what_en in ((request.certificate_not_after, "電子証明書", "certificate"),
+                                     (request.card_valid_until, "カード", "card")):
+        if expiry is None:
+            continue
+        grace = grace_until(expiry)
+        if today > grace:
             return _confirm(
-                "certificate_expired",
-                f"電子証明書の有効期限（{request.certificate_not_after}）から3か月を過ぎています",
-                f"the card's certificate expired on {request.certificate_not_after}, beyond the 3-month grace",
+                f"{what_en}_expired",
+                f"{what_ja}の有効期限（{expiry}）から3か月後の月末（{grace}）を過ぎています",
+                f"the {what_en} expired on {expiry}; its grace ended on {grace}",
                 warnings, ("資格確認書か、お知らせ・マイナポータル画面の番号で確認してください",
-                           "証明書の更新は市区町村窓口でできることをお伝えください"))
-        if today > request.certificate_not_after:
+                           f"{what_ja}の更新は市区町村窓口でできることをお伝えください"))
+        if today > expiry:
             warnings.append(Warning(
-                "certificate_grace",
-                f"電子証明書の有効期限が切れています（{request.certificate_not_after}）。"
-                "3か月間は使えますが、市区町村窓口で更新するようお伝えください",
-                f"certificate expired on {request.certificate_not_after}: inside the 3-month grace, renew it",
+                f"{what_en}_grace",
+                f"{what_ja}の有効期限が切れています（{expiry}）。{grace}までは使えますが、"
+                "市区町村窓口で更新するようお伝えください",
+                f"{what_en} expired on {expiry}: usable until {grace}, renew it",
             ))
 
     if request.method == Method.DECLARATION:
@@ -245,9 +308,9 @@ def decide(
                             "この書類はオンライン確認が必要ですが、現在オフラインです",
                             "this document needs an online check and the desk is offline", warnings,
                             ("マイナ保険証か資格確認書の提示をお願いしてください",))
-        answer = _from_cache(request, conn, today)
+        answer = _from_cache(request, lookup, today)
 
-    return _judge(answer, source, request, conn, policy, now, today, warnings)
+    return _judge(answer, source, request, policy, now, today, warnings)
 
 
 def _ask_online(online: OnlineSource, request: CheckRequest, budget: float) -> OnlineAnswer | None:
@@ -263,18 +326,18 @@ def _ask_online(online: OnlineSource, request: CheckRequest, budget: float) -> O
     return answer
 
 
-def _from_cache(request: CheckRequest, conn: sqlite3.Connection, today: date) -> OnlineAnswer:
+def _from_cache(request: CheckRequest, lookup: RecordLookup, today: date) -> OnlineAnswer:
     if request.card_link:
-        records = store.find_by_card_link(conn, request.card_link)
+        records = lookup.find_by_card_link(request.card_link)
     elif request.patient_id:
-        records = store.find_by_patient_id(conn, request.patient_id)
+        records = lookup.find_by_patient_id(request.patient_id)
     else:
-        records = store.find_by_numbers(conn, request.insurer_number, request.symbol, request.number,
-                                        request.branch, request.birth_date)
+        records = lookup.find_by_numbers(request.insurer_number, request.symbol, request.number,
+                                         request.branch, request.birth_date)
     answer = answer_from(records, records, today)
     if answer.validity in (Validity.INVALID, Validity.NOT_FOUND) and records and not request.card_link:
         # Only a record that is no longer valid needs the patient's history (新しい資格あり?).
-        answer = answer_from(records, store.find_patient_records(conn, records[0]), today)
+        answer = answer_from(records, lookup.patient_history(records[0]), today)
     return answer
 
 
@@ -291,50 +354,62 @@ def answer_from(matched: list[QualificationRecord], history: list[QualificationR
         return OnlineAnswer(Validity.MULTIPLE, tuple(matched))
     valid_matched = [r for r in matched if r.validity_on(today) == Validity.VALID]
     if valid_matched:
-        chosen = max(valid_matched, key=lambda r: r.qualification_date)
+        chosen = max(valid_matched, key=_started)
         return OnlineAnswer(Validity.VALID, (chosen,), chosen.as_of)
-    latest = max(matched, key=lambda r: r.qualification_date)
+    latest = max(matched, key=_started)
     newer = [r for r in history if r.validity_on(today) == Validity.VALID and r.record_id != latest.record_id]
     if newer:
-        return OnlineAnswer(Validity.INVALID_NEWER_EXISTS, (latest, max(newer, key=lambda r: r.qualification_date)),
+        return OnlineAnswer(Validity.INVALID_NEWER_EXISTS, (latest, max(newer, key=_started)),
                             latest.as_of)
     return OnlineAnswer(latest.validity_on(today), (latest,), latest.as_of)
 
 
-def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, conn, policy: Policy,
-           now: datetime, today: date, warnings: list[Warning]) -> Verdict:
+def _started(record: QualificationRecord) -> date:
+    return record.qualification_date or date.min  # an older terminal may not say
+
+
+def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: Policy, now: datetime,
+           today: date, warnings: list[Warning]) -> Verdict:
     record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
     as_of = answer.as_of or (record.as_of if record else None)
     age = int((now - as_of).total_seconds()) if as_of else None
-    common = dict(source=source, validity=answer.validity, as_of=as_of, age_seconds=age, record=record)
+    common: dict[str, Any] = dict(source=source, validity=answer.validity, as_of=as_of, age_seconds=age, record=record)
     if record:
         warnings.extend(_record_warnings(record))
-    stale = source == Source.CACHE and age is not None and age > policy.cache_max_age.total_seconds()
-    if stale:
+    stale_age = age if source == Source.CACHE and age is not None and age > policy.cache_max_age.total_seconds() else None
+    if stale_age is not None:
         warnings.append(Warning(
             "stale",
-            f"キャッシュの情報が古くなっています（{age_ja(age)}の情報）",
-            f"cached data is {age // 3600} h old, beyond the {policy.cache_max_age} policy",
+            f"キャッシュの情報が古くなっています（{age_ja(stale_age)}の情報）",
+            f"cached data is {stale_age // 3600} h old, beyond the {policy.cache_max_age} policy",
         ))
 
     v = answer.validity
     if v == Validity.VALID:
-        copay = record.copay_percent_on(today)
-        if stale:
+        copay = record.copay_percent_on(today) if record else None
+        if stale_age is not None:
             return Verdict(Outcome.CONFIRM, "stale_data",
-                           f"要確認：{age_ja(age)}の情報で有効（現在の資格は未確認）",
+                           f"要確認：{age_ja(stale_age)}の情報で有効（現在の資格は未確認）",
                            "valid in old cached data: not confirmed", copay_percent=copay,
                            warnings=tuple(warnings), **common,
                            next_steps_ja=("資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）で番号を確認してください",
                                           "ネットワーク回復後に自動で再確認されます"))
         return Verdict(Outcome.OK, "valid", "確認OK：資格は有効です", "insured: qualification valid",
                        copay_percent=copay, warnings=tuple(warnings), **common)
+    if v == Validity.NOT_FOUND and request.document == DocumentKind.SMARTPHONE and request.card_link:
+        return Verdict(Outcome.CONFIRM, "smartphone_unlinked",
+                       "要確認：このスマホ保険証はまだ紐付けがありません（カードとは別の証明書です）",
+                       "this phone's certificate is not linked (it is not the card's)", warnings=tuple(warnings),
+                       **common,
+                       next_steps_ja=("同じスマホでマイナポータルの資格情報画面を表示してもらい、番号で確認してください",
+                                      "マイナンバーカードをお持ちならカードで確認できます"))
     if v == Validity.NOT_FOUND and source == Source.CACHE:
+        # Nobody answered "該当資格なし": the cache only lacks the patient (no validity).
         return Verdict(Outcome.CONFIRM, "cache_miss",
                        "要確認：オフラインのため確認できません（手元の情報に該当なし）",
-                       "offline and not in the local cache", warnings=tuple(warnings), **common,
+                       "offline and not in the local cache", warnings=tuple(warnings), **(common | {"validity": None}),
                        next_steps_ja=("番号・生年月日の入力に誤りがないか確認してください",
-                                      "資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）の番号で受け付け、回復後に再確認します",
+                                      "資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）の番号で受け付け、ネットワークの回復後に再確認します",
                                       "書類がなければ被保険者資格申立書（F5）で受け付けます"))
     if v == Validity.NOT_FOUND:
         return Verdict(Outcome.NG, "not_found", "資格情報なし（該当資格なし）", "no qualification found",
@@ -348,7 +423,7 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, conn, po
                        next_steps_ja=("枝番を入力して再確認してください", "氏名・生年月日を書類で確認してください"))
     newer = answer.records[1] if v == Validity.INVALID_NEWER_EXISTS and len(answer.records) > 1 else None
     lost = record.disqualification_date if record else None
-    headline = f"資格なし／無効（{lost}に資格喪失）" if lost else "資格なし／無効"
+    headline = f"資格なし／無効（{date_ja(lost)}に資格喪失）" if lost else "資格なし／無効"
     steps = ["新しい保険の書類（資格確認書など）があれば、その番号で確認してください",
              "なければ被保険者資格申立書（F5）で受け付けます"]
     if newer:
@@ -356,6 +431,21 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, conn, po
     return Verdict(Outcome.NG, "invalid" if v == Validity.INVALID else "invalid_newer_exists",
                    headline, f"qualification not valid (lost {lost})" if lost else "qualification not valid",
                    newer_record=newer, warnings=tuple(warnings), next_steps_ja=tuple(steps), **common)
+
+
+def _needs_document(verdict: Verdict, request: CheckRequest) -> Verdict:
+    """A prescription QR or a 診察券 finds the patient; it is not a document. A verdict from one
+    is never a bare 確認OK: it says which document the patient still has to show."""
+    rule = DOCUMENT_RULES[request.document]
+    if rule.is_document or verdict.outcome != Outcome.OK:
+        return verdict
+    return replace(
+        verdict, outcome=Outcome.CONFIRM, reason="document_needed",
+        headline_ja=f"要確認：資格は有効（{rule.label_ja}で照会）。保険の書類の確認が必要です",
+        headline_en=f"qualification valid, looked up by {request.document.value}: a document must still be shown",
+        next_steps_ja=("マイナ保険証（スマホ保険証）か資格確認書を提示してもらってください",
+                       "カードが読めないときは、お知らせかマイナポータル画面をカードと一緒に")
+        + verdict.next_steps_ja)
 
 
 def _record_warnings(record: QualificationRecord) -> list[Warning]:
@@ -366,6 +456,9 @@ def _record_warnings(record: QualificationRecord) -> list[Warning]:
     if record.nondisclosure:
         result.append(Warning("nondisclosure", "不開示：住所などは表示されません。本人確認は慎重に",
                               "restricted record (不開示): address withheld"))
+    if record.consent_limit == "0":
+        result.append(Warning("limit_not_shared", "限度額情報の提供に同意がありません（区分がないとは限りません）",
+                              "no consent to share 限度額 information: its absence says nothing"))
     return result
 
 
@@ -384,7 +477,7 @@ def _declaration(request: CheckRequest, today: date, warnings: list[Warning]) ->
         f"self-declaration: provisional copay {copay}%", Source.DECLARATION,
         copay_percent=copay, provisional_copay=True, warnings=tuple(warnings),
         next_steps_ja=("申立書を保管し、番号がわかったら連絡をもらうようお伝えください",
-                       "資格は回復後に照会し、結果は要対応リストに出ます"),
+                       "ネットワークの回復後に資格を照会し、結果は要対応リストに出ます"),
     )
 
 
@@ -410,11 +503,14 @@ def format_verdict(verdict: Verdict) -> str:
     lines.append(f"  情報源: {source[verdict.source.value]}{age}")
     r = verdict.record
     if r:
-        lines.append(f"  氏名: {r.name}（{r.name_kana}）  生年月日: {r.birth_date}")
+        lines.append(f"  氏名: {r.name}（{r.name_kana}）  生年月日: {date_ja(r.birth_date)}")
         lines.append(f"  保険者: {r.insurer_name}（{r.insurer_number}）")
         lines.append(f"  記号・番号・枝番: {r.symbol or '-'}・{r.number}・{r.branch or '-'}  {r.personal_family_ja}")
         if r.limit_class:
-            lines.append(f"  限度額適用区分: {r.limit_class_ja}（{r.limit_class}）")
+            certificate = f"  {r.limit_certificate_ja}" if r.limit_certificate else ""
+            lines.append(f"  限度額適用区分: {r.limit_class_ja}（{r.limit_class}）{certificate}")
+        if r.prescription_issue_ja:
+            lines.append(f"  処方箋: {r.prescription_issue_ja}（患者さんの選択）")
         if r.specific_diseases:
             lines.append(f"  特定疾病: {'、'.join(r.specific_diseases)}")
     if verdict.copay_percent is not None:

@@ -1,4 +1,5 @@
-"""The demo world (a synthetic population, the national-system stand-in) and the text demo.
+"""The demo world (a synthetic population, the national-system stand-in, a hub in-process)
+and the text demo.
 
 `build_world` is what `madoguchi demo` starts the desk on; `run_demo` prints one check of each
 kind (`madoguchi demo --text`, useful in CI logs).
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from madoguchi.edge import store
 from madoguchi.edge.card import TrustAnchors
@@ -26,7 +28,39 @@ from madoguchi.edge.verdict import CheckRequest, Declaration, Method, format_ver
 from madoguchi.sim import population
 from madoguchi.sim.national import NationalSystem
 from madoguchi.sim.population import load_population
+from madoguchi.sim.simulator import SimulatedUpstream
 from madoguchi.sim.vcard import TestCA, VirtualJpkiCard, make_card, make_test_ca
+from madoguchi.sync.device.upload import upload_outbox
+from madoguchi.sync.hub import store as hubstore
+from madoguchi.sync.hub.reconciliation import parse_entries, recheck_uploaded
+
+DEMO_DEVICE_ID = "demo-desk"
+RECHECK_TIMEOUT, UPLOAD_BUDGET = 2.0, 8.0  # as the hub API's (sync.hub.api)
+
+
+class DemoHub:
+    """The hub's side of reconciliation, in-process: a facility store holding the roster, the
+    national-system stand-in as its upstream. The demo desk reconciles the way a real desk does:
+    its outbox is uploaded (sync.device.upload) to the hub's re-check (sync.hub.reconciliation),
+    and each answer is settled in the desk's store; only the HTTP between them is left out."""
+
+    def __init__(self, directory: Path, records: Iterable[dict], today: date, now: datetime,
+                 national: NationalSystem, policy: Policy, clock: Callable[[], datetime]) -> None:
+        self.conn = hubstore.open_facility_store(directory, create=True)
+        load_population(self.conn, records, today, now)
+        self.upstream = SimulatedUpstream(national)
+        self.policy = policy
+        self.clock = clock
+
+    def post_json(self, path: str, body: dict, timeout: float) -> dict[str, Any]:
+        """The hub's POST /v1/outbox."""
+        results = recheck_uploaded(self.conn, DEMO_DEVICE_ID, parse_entries(body), self.upstream, self.policy,
+                                   self.clock(), RECHECK_TIMEOUT, min(UPLOAD_BUDGET, timeout))
+        return {"results": results}
+
+    def reconcile(self, conn: sqlite3.Connection) -> int:
+        """Upload the desk's outbox and settle the answers; the number of new followups (要対応)."""
+        return upload_outbox(conn, self.post_json, clock=self.clock).followups
 
 
 @dataclass
@@ -37,11 +71,13 @@ class DemoWorld:
     records: list[dict]  # every generated record (with person_id and registered_on)
     samples: dict[str, dict]  # population.samples(): one person of each kind
     clock: Callable[[], datetime]
+    hub: DemoHub
 
 
 def build_world(data_dir: Path, patients: int = 1000, seed: int = 1,
-                clock: Callable[[], datetime] | None = None) -> DemoWorld:
-    """A cache loaded as a sync would leave it, and a national system that knows the same people.
+                clock: Callable[[], datetime] | None = None, policy: Policy | None = None) -> DemoWorld:
+    """A cache loaded as a sync would leave it, a national system that knows the same people, and
+    a hub whose roster holds them (it re-checks the desk's offline decisions with that system).
 
     `clock` (timezone-aware) drives both; a fixed clock makes the world reproducible.
     """
@@ -52,7 +88,9 @@ def build_world(data_dir: Path, patients: int = 1000, seed: int = 1,
     conn = store.open_database(store.secure_dir(Path(data_dir)), create=True)
     load_population(conn, records, today, now)
     national = NationalSystem(records, clock=lambda: clock().astimezone(JST))
-    return DemoWorld(Path(data_dir), conn, national, records, population.samples(patients, seed, today, now), clock)
+    hub = DemoHub(Path(data_dir) / "hub", records, today, now, national, policy or Policy(), clock)
+    return DemoWorld(Path(data_dir), conn, national, records, population.samples(patients, seed, today, now), clock,
+                     hub)
 
 
 DEMO_PIN = "1234"
@@ -81,8 +119,13 @@ class DemoCards:
             return TrustAnchors((self._ca.certificate,))
 
     def insert(self, kind: str, locked: bool = False) -> VirtualJpkiCard:
-        """Put the card of the sample person `kind` in the reader (removing any card there)."""
+        """Put the card of the sample person `kind` in the reader (removing any card there).
+
+        Each time a card is placed, its PIN counter starts afresh (three tries, or none for the
+        locked card): three wrong PINs while trying the demo do not lock a card for the session.
+        """
         self.anchors()
+        assert self._ca is not None  # made by anchors()
         with self._lock:
             card = self._cards.get((kind, locked))
             if card is None:
@@ -90,12 +133,10 @@ class DemoCards:
                 card = make_card(self._ca, DEMO_PIN, label=f"demo {kind}")
                 link = store.card_link_for(self._conn, card.certificate_der)
                 with store.transaction(self._conn):
-                    self._conn.execute("UPDATE qualification SET card_link = ? WHERE patient_id = ?",
-                                       (link, person["patient_id"]))
+                    store.link_card(self._conn, person["patient_id"], link)
                 self.world.national.link_card(link, person["patient_id"])
                 self._cards[(kind, locked)] = card
-            if locked:
-                card.auth_pin.tries = 0
+            card.auth_pin.tries = 0 if locked else card.auth_pin.max_tries
         self.reader.remove()
         self.reader.insert(card)
         return card
@@ -149,7 +190,7 @@ def run_demo(data_dir: str | Path, patients: int = 1000, seed: int = 1) -> None:
         ("お知らせのみ（カードなし）", _by_numbers(samples["valid"], document=DocumentKind.NOTICE)),
         ("お知らせ＋カード", _by_numbers(samples["valid"], document=DocumentKind.NOTICE, card_presented=True)),
         ("従来の保険証", _by_numbers(samples["valid"], document=DocumentKind.LEGACY_CARD)),
-        ("診察券", CheckRequest(Method.PATIENT_ID, patient_id=samples["valid"]["patient_id"])),
+        ("診察券", CheckRequest(Method.PATIENT_ID, DocumentKind.PATIENT_CARD, patient_id=samples["valid"]["patient_id"])),
         ("申立（4歳）", CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=Declaration(
             "見本　太郎", "ミホン　タロウ", today.replace(year=today.year - 4)))),
         ("申立（72歳・現役並み）", CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=Declaration(
@@ -162,6 +203,6 @@ def run_demo(data_dir: str | Path, patients: int = 1000, seed: int = 1) -> None:
         parse_insurer_number("01130013")
     except InputError as exc:
         print(f"■ 入力誤り: {exc}\n")
-    problems = store.verify_audit(conn)[1]
-    print(f"audit log: {conn.execute('SELECT count(*) FROM audit').fetchone()[0]} entries, "
+    entries, problems = store.verify_audit(conn)
+    print(f"audit log: {entries} entries, "
           f"{'chain intact' if not problems else 'TAMPERED'}")

@@ -27,7 +27,7 @@ NOTICE_URL = "https://myna.go.jp/"  # what the お知らせ's QR holds: a link, 
 GUIDE_JA = [
     "デモの手順（F9 でデモ操作のメニュー、数字で選択）",
     f"1 F9 1 有効な人のカード、暗証番号 {DEMO_PIN} で確認OK",
-    "2 F9 1 もう一度、違う暗証番号で暗証番号エラー",
+    "2 F9 1 もう一度、違う暗証番号でエラー（置き直すと3回に戻ります）",
     "3 F9 2 資格喪失の人のカードで資格なし",
     "4 F9 7 でネットワークを切り、F9 3 古い情報の人で要確認",
     "5 F9 8 処方箋QRを読み取り、F10 で確認",
@@ -47,7 +47,7 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
             national.restore()
             followups = app.service.reconcile()
             app.post_message(messages.NetworkChanged(True))
-            return f"ネットワークを戻しました。要対応 {len(followups)}件" if followups else "ネットワークを戻しました"
+            return f"ネットワークを戻しました。要対応 {followups}件" if followups else "ネットワークを戻しました"
         national.cut()
         app.post_message(messages.NetworkChanged(False))
         return "ネットワークを切りました（オフライン）"
@@ -79,6 +79,8 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
         return run
 
     def remove() -> str:
+        if cards.reader.card is None:
+            return "リーダーにカードはありません"
         cards.reader.remove()
         return "カードを取り出しました"
 
@@ -101,14 +103,16 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
 
 def demo_app(data_dir: Path, *, patients: int = 1000, seed: int = 1,
              clock: Callable[[], datetime] | None = None, policy: Policy = Policy()) -> DeskApp:
-    world = build_world(data_dir, patients, seed, clock)
-    service = DeskService(world.conn, policy, world.national.online_source(), clock=world.clock)
+    world = build_world(data_dir, patients, seed, clock, policy)
+    service = DeskService(world.conn, policy, world.national.online_source(), clock=world.clock,
+                          reconciler=world.hub.reconcile)
     cards = DemoCards(world)
     port = CardPort(cards.reader.open, lambda on_insert, on_remove: cards.reader.monitor(on_insert, on_remove).start(),
                     cards.anchors)
-    app: DeskApp | None = None
-    controls = demo_controls(world, cards, lambda: app)
+    made: list[DeskApp] = []  # the demo's actions reach the app made after them
+    controls = demo_controls(world, cards, lambda: made[0])
     app = DeskApp(service, staff_pin=STAFF_PIN, demo=controls, card_port=port)
+    made.append(app)
     return app
 
 

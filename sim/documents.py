@@ -80,7 +80,7 @@ def side_by_side(images: list[Image.Image], gap: int = 24) -> Image.Image:
     return sheet
 
 
-def _font(size: int) -> tuple[ImageFont.ImageFont, bool]:
+def _font(size: int) -> tuple[ImageFont.FreeTypeFont | ImageFont.ImageFont, bool]:
     """A font and whether it can draw Japanese."""
     for path in _CJK_FONTS:
         if Path(path).exists():

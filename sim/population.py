@@ -22,7 +22,7 @@ from itertools import islice
 from madoguchi.edge import store
 from madoguchi.edge.config import JST
 from madoguchi.edge.model import copay_by_age, elderly_from, is_preschool, kouki_from
-from madoguchi.edge.numbers import check_digit
+from madoguchi.edge.numbers import InputError, check_digit
 
 SURNAMES = [
     ("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ"),
@@ -84,6 +84,25 @@ class _Insurer:
     kind: str  # kyokai, kumiai, kyosai, kokuho, kouki
 
 
+def _newer_fields(rec: dict, since: date, today: date) -> None:
+    """Fields of newer terminal answers (docs/domain.md §5, §10), derived from the record id so
+    that the random stream (and every seeded population) stays as it was; set only when not empty."""
+    year = today.year if today >= date(today.year, 8, 1) else today.year - 1
+    if rec["limit_class"]:
+        rec["limit_certificate"] = "02" if rec["limit_class"] in ("B05", "B06") else "01"
+        rec["limit_valid_from"] = max(date(year, 8, 1), since).isoformat()
+        rec["limit_valid_until"] = date(year + 1, 7, 31).isoformat()
+    if rec["specific_diseases"]:
+        rec["specific_disease_certificates"] = [
+            {"disease": name, "valid_from": since.isoformat(), "self_pay_yen": 10000}
+            for name in rec["specific_diseases"]]
+    choice = rec["record_id"] % 4  # 処方箋発行形態 as chosen on the reader; none for half
+    if choice < 2:
+        rec["prescription_issue"] = "1" if choice == 0 else "2"
+        rec["consent_limit"] = "1" if rec["limit_class"] or rec["record_id"] % 3 else "0"
+        rec["consent_medication"] = "1" if rec["record_id"] % 5 else "0"
+
+
 class _Generator:
     def __init__(self, seed: int, today: date, now: datetime) -> None:
         self.rng = random.Random(seed)
@@ -98,6 +117,7 @@ class _Generator:
                     {"01": "kyokai", "06": "kumiai", "39": "kouki"}.get(number[:2], "kyosai"))
             self.by_kind.setdefault(kind, []).append(_Insurer(number, name, kind))
         self.serial = 0
+        self._family_numbers: tuple[str, str] = ("", "")  # the 記号・番号 a family shares
 
     # -- people --
     def birth(self, age_low: int, age_high: int) -> date:
@@ -203,6 +223,7 @@ class _Generator:
             rec["limit_class"] = self.rng.choice(("A03", "A04", "B04", "B05"))
         elif roll < 0.04:
             rec["specific_diseases"] = [self.rng.choice(("人工透析を要する慢性腎不全", "血友病"))]
+        _newer_fields(rec, since, self.today)
         return rec
 
     def person(self, sex: int, birth: date, surname: tuple[str, str], pref: str, income: str | None) -> dict:
@@ -288,7 +309,7 @@ def generate(patients: int, seed: int, today: date | None = None, now: datetime 
             yield rec
 
 
-def known_on(records: Iterator[dict], day: date) -> Iterator[dict]:
+def known_on(records: Iterable[dict], day: date) -> Iterator[dict]:
     """Records the national system knows on `day` (what a sync would bring)."""
     iso = day.isoformat()
     for rec in records:
@@ -302,6 +323,16 @@ def default_now(today: date) -> datetime:
 
 SAMPLE_KINDS = ("valid", "family_member", "lost", "job_change_pending", "nondisclosure", "masked_name",
                 "preschool", "elderly_70_74", "kouki", "stale", "not_found")
+
+
+def check_options(found: dict[str, dict], kind: str) -> str:
+    """`madoguchi check` options for the sample person `kind` (for `$(...)` in a shell)."""
+    if kind not in found:
+        raise InputError(f"no sample person of kind {kind!r}: one of {', '.join(found)}")
+    rec = found[kind]
+    options = f"--insurer {rec['insurer_number']} --symbol {rec['symbol']} --number {rec['number']}"
+    options += f" --branch {rec['branch']}" if rec["branch"] else ""
+    return options + f" --birth {rec['birth_date']}"
 
 
 def samples(patients: int, seed: int, today: date, now: datetime) -> dict[str, dict]:
@@ -349,10 +380,9 @@ def load_population(conn, records: Iterable[dict], today: date, now: datetime, d
     rows = (store.record_row(r) for r in known_on(records, today))
     with store.transaction(conn):
         count = store.replace_all_records(conn, rows)
-        conn.executemany("INSERT OR REPLACE INTO insurer (insurer_number, name) VALUES (?, ?)",
-                         insurer_master().items())
+        store.put_rows(conn, "insurer", insurer_master().items())
         if not store.get_meta(conn, "link_key"):
             store.set_meta(conn, "link_key", secrets.token_hex(32))
         store.set_sync_state(conn, data_version, now)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.checkpoint(conn)
     return count

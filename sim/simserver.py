@@ -159,7 +159,10 @@ class _Handler(BaseHTTPRequestHandler):
         card_link = body.get("card_link")
         if not isinstance(card_link, str) or not card_link:
             raise _BadRequest("card_link is required")
-        return 200, answer_to_json(self.server.upstream.resolve_card(card_link, self._timeout(body)))
+        answer = self.server.upstream.resolve_card(card_link, self._timeout(body))
+        if answer is None:
+            raise _BadRequest("this upstream cannot resolve card certificates")
+        return 200, answer_to_json(answer)
 
     def _control(self, body: dict) -> tuple[int, dict]:
         upstream, national = self.server.upstream, self.server.upstream.national

@@ -36,6 +36,7 @@ from typing import BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from madoguchi.edge import store
 
 MAGIC = b"MDGB1\n"
 FRAME_BYTES = 1 << 20
@@ -68,19 +69,14 @@ def digest_hex(value: int) -> str:
 
 def scan_digest(conn: sqlite3.Connection) -> int:
     """The digest of everything synced, by a full scan (publishing, tests, repair)."""
-    from madoguchi.edge.store import COLUMN_NAMES
-
     total = 0
-    for row in conn.execute(f"SELECT {', '.join(COLUMN_NAMES)} FROM qualification"):
-        total += row_hash(QUALIFICATION, canonical(row))
-    for row in conn.execute("SELECT insurer_number, name FROM insurer"):
-        total += row_hash(INSURER, canonical(row))
-    for row in conn.execute("SELECT card_link, reason FROM revoked_certificate"):
-        total += row_hash(REVOKED, canonical(row))
+    for table, tag in (("qualification", QUALIFICATION), ("insurer", INSURER), ("revoked_certificate", REVOKED)):
+        for row in store.table_rows(conn, table):
+            total += row_hash(tag, canonical(row))
     for key in SYNCED_META_KEYS:
-        value = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        value = store.get_meta(conn, key)
         if value:
-            total += row_hash(META, canonical((key, value[0])))
+            total += row_hash(META, canonical((key, value)))
     return total % DIGEST_MODULUS
 
 

@@ -7,7 +7,7 @@ same way: every row put or deleted first has its old row's hash taken out of the
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from madoguchi.edge import store
@@ -25,18 +25,11 @@ class Table:
     def key(self) -> str:
         return self.columns[0]
 
-    def select_sql(self) -> str:
-        return f"SELECT {', '.join(self.columns)} FROM {self.name} WHERE {self.key} = ?"
 
-    def upsert_sql(self) -> str:
-        return (f"INSERT OR REPLACE INTO {self.name} ({', '.join(self.columns)}) "
-                f"VALUES ({', '.join('?' * len(self.columns))})")
-
-
-QUALIFICATION_TABLE = Table("q", "qualification", store.COLUMN_NAMES, QUALIFICATION)
-INSURER_TABLE = Table("i", "insurer", ("insurer_number", "name"), INSURER)
-REVOKED_TABLE = Table("r", "revoked_certificate", ("card_link", "reason"), REVOKED)
-META_TABLE = Table("m", "meta", ("key", "value"), META)  # only the keys in bundle.SYNCED_META_KEYS
+QUALIFICATION_TABLE = Table("q", "qualification", store.SYNCED_TABLES["qualification"], QUALIFICATION)
+INSURER_TABLE = Table("i", "insurer", store.SYNCED_TABLES["insurer"], INSURER)
+REVOKED_TABLE = Table("r", "revoked_certificate", store.SYNCED_TABLES["revoked_certificate"], REVOKED)
+META_TABLE = Table("m", "meta", store.SYNCED_TABLES["meta"], META)  # only the keys in bundle.SYNCED_META_KEYS
 TABLES = {t.code: t for t in (META_TABLE, INSURER_TABLE, REVOKED_TABLE, QUALIFICATION_TABLE)}
 DIGEST_META_KEY = "data_digest"
 
@@ -55,12 +48,11 @@ def change_rows(conn: sqlite3.Connection, table: Table, puts: Iterable[list | tu
     """Delete then put rows (by key) inside the caller's transaction; return the new digest."""
     deletes, puts = list(deletes), list(puts)
     deleted = set(deletes)
-    old_rows = {old[0]: old for old in _rows_by_key(conn, table, deletes + [row[0] for row in puts])}
+    old_rows = {old[0]: old for old in store.rows_by_key(conn, table.name, deletes + [row[0] for row in puts])}
     for old in old_rows.values():
         digest -= row_hash(table.tag, canonical(old))
-    conn.executemany(f"DELETE FROM {table.name} WHERE {table.key} = ?", ((k,) for k in deletes))
-    # A changed row is updated in the columns that changed only, grouped by those columns: an
-    # index whose columns did not change is not touched (on a big cache, its pages are cold).
+    store.delete_rows(conn, table.name, deletes)
+    # A changed row is updated in the columns that changed only, grouped by those columns.
     inserts, updates = [], {}
     for row in puts:
         digest += row_hash(table.tag, canonical(row))
@@ -71,17 +63,8 @@ def change_rows(conn: sqlite3.Connection, table: Table, puts: Iterable[list | tu
         changed = tuple(i for i in range(1, len(row)) if row[i] != old[i])
         if changed:
             updates.setdefault(changed, []).append([*(row[i] for i in changed), row[0]])
-    conn.executemany(table.upsert_sql(), inserts)
+    store.put_rows(conn, table.name, inserts)
     for changed, params in updates.items():
-        assignments = ", ".join(f"{table.columns[i]} = ?" for i in changed)
-        conn.executemany(f"UPDATE {table.name} SET {assignments} WHERE {table.key} = ?", params)
+        store.update_columns(conn, table.name, changed, params)
     return digest % DIGEST_MODULUS
 
-
-def _rows_by_key(conn: sqlite3.Connection, table: Table, keys: list) -> Iterator[tuple]:
-    """The current rows with these keys (each key once), a few hundred per query."""
-    keys = list(dict.fromkeys(keys))
-    for start in range(0, len(keys), 500):
-        chunk = keys[start:start + 500]
-        yield from conn.execute(f"SELECT {', '.join(table.columns)} FROM {table.name} "
-                                f"WHERE {table.key} IN ({', '.join('?' * len(chunk))})", chunk)

@@ -62,6 +62,7 @@ class DeskApp(App, inherit_bindings=False):
     ]
 
     status: reactive[DeskStatus | None] = reactive(None, always_update=True)
+    card_in_reader: reactive[bool] = reactive(False)
 
     def __init__(self, service: DeskService, *, staff_pin: str = "", demo: DemoControls | None = None,
                  card_timeout: float = 10.0, keymap: dict[str, str] | None = None,
@@ -188,6 +189,10 @@ class DeskApp(App, inherit_bindings=False):
     def on_verdict_ready(self, message: messages.VerdictReady) -> None:
         from madoguchi.tui.screens.result import ResultScreen
 
+        verdict = message.result.verdict
+        log.info("check by %s: %s from %s (%s), audit %d", message.request.method.value, verdict.outcome.value,
+                 verdict.source.value, verdict.reason, message.result.audit_id)
+
         if isinstance(self.screen, ResultScreen) and self.screen.verdict is None:
             self.screen.show_verdict(message.result.verdict, message.request)
         else:  # decided where it started (the PIN screen): straight to the verdict
@@ -196,6 +201,7 @@ class DeskApp(App, inherit_bindings=False):
         self.refresh_status()
 
     def on_check_failed(self, message: messages.CheckFailed) -> None:
+        log.warning("check failed: shown to staff as %r", message.message_ja)
         show_failure = getattr(self.screen, "show_failure", None)
         if show_failure is not None:
             show_failure(message.message_ja)
@@ -207,12 +213,16 @@ class DeskApp(App, inherit_bindings=False):
     def on_card_inserted(self, message: messages.CardInserted) -> None:
         from madoguchi.tui.screens.pin import PinScreen
 
+        log.info("card inserted in %s", message.label)
+        self.card_in_reader = True
         self.go_idle()
         self.push_screen(PinScreen())
 
     def on_card_removed(self, message: messages.CardRemoved) -> None:
         from madoguchi.tui.screens.pin import PinScreen, VisualCheckScreen
 
+        log.info("card removed")
+        self.card_in_reader = False
         if isinstance(self.screen, (PinScreen, VisualCheckScreen)):
             self.workers.cancel_group(self.screen, "card")
             self.go_idle()
@@ -222,6 +232,8 @@ class DeskApp(App, inherit_bindings=False):
 
     def on_scan_received(self, message: messages.ScanReceived) -> None:
         from madoguchi.tui.screens.scan import ScanScreen
+
+        log.info("scan received: %d bytes from the %s scanner", len(message.payload), message.source.value)
 
         if isinstance(self.screen, ScanScreen):
             self.screen.show_scan(message.payload, message.source)
@@ -233,12 +245,14 @@ class DeskApp(App, inherit_bindings=False):
 
     @work(thread=True, exit_on_error=False, group="demo")
     def run_demo_action(self, action: tuple[str, str, Callable[[], str]]) -> None:
+        log.info("demo action: %s", action[0])
         message_ja = action[2]()
         if message_ja:
             self.notify(message_ja)
         self.refresh_status()
 
     def on_network_changed(self, message: messages.NetworkChanged) -> None:
+        log.info("network %s", "restored" if message.online else "cut")
         self.refresh_status()
 
     # ---- status ---------------------------------------------------------------

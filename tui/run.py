@@ -28,7 +28,7 @@ def log_to_file(path: Path) -> None:
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     root.addHandler(handler)
-    root.setLevel(level)
+    root.setLevel(min(level, logging.INFO))  # the desk's own lines (checks, card, network) are INFO
 
 
 def exit_status(app: DeskApp) -> int:

@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timezone
 
-from madoguchi.edge import reconcile, store
+from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.desk import CheckResult, run_check
+from madoguchi.edge.reconcile import Followup
 from madoguchi.edge.verdict import CheckRequest, OnlineAnswer, OnlineSource, OnlineUnavailable
 
 
@@ -49,8 +50,10 @@ class LogEntry:
 
 class DeskService:
     def __init__(self, conn: sqlite3.Connection, policy: Policy, online: OnlineSource | None = None,
-                 clock: Callable[[], datetime] = store.utcnow) -> None:
+                 clock: Callable[[], datetime] = store.utcnow,
+                 reconciler: Callable[[sqlite3.Connection], int] | None = None) -> None:
         self.conn = conn
+        self._reconciler = reconciler
         self.policy = policy
         self.clock = clock
         self._online = online
@@ -92,9 +95,8 @@ class DeskService:
         with self._lock:
             sync = store.get_sync_state(self.conn)
             attempt = store.get_sync_attempt(self.conn)
-            checks = self.conn.execute("SELECT count(*) FROM audit WHERE at >= ?",
-                                       (self._start_of_today(now).isoformat(),)).fetchone()[0]
-            followups = self.conn.execute("SELECT count(*) FROM followup WHERE handled_at IS NULL").fetchone()[0]
+            checks = store.count_checks_since(self.conn, self._start_of_today(now))
+            followups = store.count_open_followups(self.conn)
         age = int((now - sync.generated_at).total_seconds()) if sync else None
         online = self._online is not None and not self._online_failed
         if online_hint is not None:
@@ -114,35 +116,32 @@ class DeskService:
         """Today's checks, newest first; `query` is a time ("9:05", "14") or a name in kana/kanji."""
         now = self.clock()
         with self._lock:
-            rows = self.conn.execute(
-                "SELECT a.id, a.at, a.method, a.verdict, a.source, q.name, q.name_kana, o.request "
-                "FROM audit a LEFT JOIN qualification q ON q.record_id = a.record_id "
-                "LEFT JOIN outbox o ON o.audit_id = a.id WHERE a.at >= ? ORDER BY a.id DESC",
-                (self._start_of_today(now).isoformat(),),
-            ).fetchall()
+            rows = store.checks_since(self.conn, self._start_of_today(now))
         entries = []
-        for audit_id, at, method, verdict, source, name, kana, request in rows:
-            if not name and request:
-                declared = json.loads(request).get("inputs", {}).get("declaration") or {}
+        for row in rows:
+            name, kana = row.name, row.name_kana
+            if not name and row.request:
+                declared = json.loads(row.request).get("inputs", {}).get("declaration") or {}
                 name, kana = declared.get("name", ""), declared.get("name_kana", "")
-            local = datetime.fromisoformat(at).astimezone(self.policy.timezone)
-            entries.append(LogEntry(audit_id, local, method, verdict, source, name or "", kana or ""))
+            local = datetime.fromisoformat(row.at).astimezone(self.policy.timezone)
+            entries.append(LogEntry(row.audit_id, local, row.method, row.verdict, row.source, name or "", kana or ""))
         return [e for e in entries if matches(e, query)]
 
-    def followups(self) -> list[reconcile.Followup]:
+    def followups(self) -> list[Followup]:
         with self._lock:
-            return reconcile.list_followups(self.conn)
+            return store.list_followups(self.conn)
 
     def mark_handled(self, followup_id: int) -> bool:
         with self._lock:
-            return reconcile.mark_handled(self.conn, followup_id, self.clock())
+            return store.mark_handled(self.conn, followup_id, self.clock())
 
-    def reconcile(self) -> list[reconcile.Followup]:
-        """Re-check the offline decisions (when the network is back); the new 要対応 items."""
-        if self._online is None:
-            return []
+    def reconcile(self) -> int:
+        """Have the offline decisions re-checked now, through `reconciler` (the demo's: a desk in
+        production has the sync daemon upload its outbox); the number of new 要対応 items."""
+        if self._reconciler is None:
+            return 0
         with self._lock:
-            return reconcile.reconcile_pending(self.conn, self._ask_online, self.policy, self.clock())
+            return self._reconciler(self.conn)
 
 
 def fold_kana(text: str) -> str:

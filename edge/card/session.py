@@ -36,10 +36,10 @@ class HolderProof:
                 f"not_after={self.certificate_not_after}, pin_verified={self.pin_verified})")
 
 
-def request_for(proof: HolderProof, card_link: str) -> CheckRequest:
-    """The check for the card's holder: by card link, with the certificate's expiry for the grace rule."""
-    return CheckRequest(proof.method, DocumentKind.MYNA_CARD, card_link=card_link,
-                        certificate_not_after=proof.certificate_not_after)
+def request_for(proof: HolderProof, card_link: str, document: DocumentKind = DocumentKind.MYNA_CARD) -> CheckRequest:
+    """The check for the holder: by the link of the certificate read, with its expiry for the grace
+    rule. A スマホ保険証 (document SMARTPHONE) has its own certificate, hence its own link."""
+    return CheckRequest(proof.method, document, card_link=card_link, certificate_not_after=proof.certificate_not_after)
 
 
 def advice_ja(tries_left: int) -> str:

@@ -29,6 +29,7 @@ from madoguchi.edge.numbers import (
     parse_year_month,
 )
 from madoguchi.edge.qr.jahis import (
+    SELF_PAY,
     JahisError,
     PrescriptionData,
     ScanError,
@@ -219,7 +220,7 @@ def _link(text: str, settings: CodeSettings) -> ScanResult:
         return ScanResult(
             ScanKind.PORTAL_LINK,
             "マイナポータル等へのリンクです（患者さんの情報は入っていません）。"
-            "お知らせ・画面に印字された番号を入力し、マイナンバーカードもご提示いただいてください",
+            "お知らせに印字された番号（マイナポータルは画面に表示された番号）を入力し、マイナンバーカードも提示してもらってください",
             link_host=host)
     return ScanResult(ScanKind.UNRECOGNISED, "保険の情報ではないURLのQRコードです（保存しません）")
 
@@ -239,7 +240,7 @@ def _scrubbed(result: ScanResult) -> ScanResult:
     dropped = False
     data = result.prescription
     if data is not None:
-        changes = {}
+        changes: dict[str, object] = {}
         for f in fields(data):
             value = getattr(data, f.name)
             if isinstance(value, str) and contains_my_number(value):
@@ -250,7 +251,7 @@ def _scrubbed(result: ScanResult) -> ScanResult:
             changes["public_funds"] = funds
         if changes:
             dropped = True
-            data = replace(data, **changes)
+            data = replace(data, **changes)  # type: ignore[arg-type]  # field names from fields(data)
     warnings = [w for w in result.warnings if not contains_my_number(w)]
     if dropped:
         warnings.append(_DROPPED)
@@ -264,19 +265,30 @@ def check_request(result: ScanResult, document: DocumentKind | None = None,
     """The CheckRequest for a scan that identifies a patient; InputError (with the scan's
     message) for one that does not, or that lacks what a check needs."""
     if result.kind == ScanKind.PATIENT_CARD:
-        return CheckRequest(Method.PATIENT_ID, document or DocumentKind.ELIGIBILITY_CERTIFICATE,
+        return CheckRequest(Method.PATIENT_ID, document or DocumentKind.PATIENT_CARD,
                             patient_id=result.patient_id, card_presented=card_presented)
     data = result.prescription
     if data is None:
         raise ScanError(f"{result.message_ja} (scan kind: {result.kind.value})")
+    if data.insurance_kind == SELF_PAY:
+        raise ScanError("自費の処方箋です（保険の番号はありません）。保険で受ける場合はマイナ保険証か資格確認書で"
+                        "確認してください (a self-pay prescription: no insurance numbers)")
+    if len(data.insurer_number) == 4:
+        raise ScanError("QRの保険者番号は4桁の旧番号です（2008年に廃止）。現在の保険者番号を書類で確認してください "
+                        "(an obsolete 4-digit insurer number)")
     missing = [label for label, present in (("保険者番号 insurer number", data.insurer_number),
                                             ("番号 number", data.number),
                                             ("生年月日 birth date", data.birth_date)) if not present]
     if missing:
-        hint = "（生年月日は年月のみ）" if data.birth_year_month and not data.birth_date else ""
+        hint = ""
+        if data.birth_year_month and not data.birth_date:
+            hint = f"（生年月日は年月のみ：{data.birth_year_month[0]}年{data.birth_year_month[1]}月。日を本人か書類で確認）"
+        elif data.birth_year and not data.birth_date:
+            hint = f"（生年月日は年のみ：{data.birth_year}年。月日を本人か書類で確認）"
         raise ScanError(f"QRに確認に必要な項目がありません{hint}: {', '.join(missing)}。書類の番号で確認してください")
     return CheckRequest(
         Method.QR, document or DocumentKind.PRESCRIPTION,
         insurer_number=data.insurer_number, symbol=data.symbol, number=data.number, branch=data.branch,
         birth_date=data.birth_date, card_presented=card_presented, input_warnings=result.warnings,
+        public_funds=tuple((f.payer_number, f.recipient_number) for f in data.public_funds),
     )

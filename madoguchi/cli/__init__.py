@@ -1,92 +1,79 @@
-"""`madoguchi`: one command line for the desk, the sync daemon and the hub."""
+"""`madoguchi`: one command line for the desk, the sync daemon and the hub.
+
+One module per command group, each thin over the library; exit codes, errors and JSON output in
+base.py. A run loads only the module of the command it names (the desk's `demo` and `tui` start
+without the sync, hub and doctor modules: bench/tui_startup.py); --help and usage errors load all.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
-from madoguchi.cli import check as edge_cli
+from madoguchi.cli.base import EXIT_OK, CommandError, Parser, global_options, to_json
 
-# The desk's commands start the screen: they do not load the other commands' modules (the sync
-# daemon, the hub, the doctor), for a faster, smaller start (bench/tui_startup.py).
-DESK_COMMANDS = ("demo", "tui")
+# command -> the module registering it, in the order --help lists them
+COMMANDS = {
+    "check": "check", "vcard": "card", "cache": "cache", "audit": "audit", "reconcile": "reconcile",
+    "population": "population", "qr": "qr", "hub": "hub", "sync": "sync", "upstream": "upstream",
+    "doctor": "doctor", "support": "doctor", "demo": "desk", "tui": "desk",
+}
 
 
-def build_parser(desk_only: bool = False) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="madoguchi",
-        description="madoguchi (窓口): insurance qualification checks at a clinic or pharmacy desk.",
-    )
-    parser.add_argument("--data-dir", help="data directory (default: $MADOGUCHI_DATA_DIR, then the "
-                        "configuration's data_dir, then ~/.local/share/madoguchi)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more (English, to stderr)")
+def package_version() -> str:
+    try:
+        return version("madoguchi")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def build_parser(command: str | None = None) -> Parser:
+    """The parser for `command` alone when it is known, else for every command."""
+    parser = Parser(prog="madoguchi",
+                    description="madoguchi (窓口): insurance qualification checks at a clinic or pharmacy desk.",
+                    epilog="Exit codes: 0 ran, 1 a verification or check failed, 2 bad input, "
+                    "3 the environment lacks something (no database, not enrolled, no hub).")
+    parser.add_argument("--version", action="version", version=f"madoguchi {package_version()}")
+    global_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    if not desk_only:
-        from madoguchi.cli import doctor
-        from madoguchi.cli import sync as sync_cli
-
-        edge_cli.register(sub)
-        sync_cli.register(sub)
-        doctor.register(sub)
-    p = sub.add_parser("demo", help="the desk on a temporary synthetic population, no hardware needed")
-    p.add_argument("--text", action="store_true", help="print one check of each kind instead (for CI logs)")
-    p.set_defaults(func=cmd_demo)
-    p = sub.add_parser("tui", help="the desk (reception UI) on the configured data directory")
-    p.set_defaults(func=cmd_tui)
+    names = [COMMANDS[command]] if command in COMMANDS else list(dict.fromkeys(COMMANDS.values()))
+    for name in names:
+        importlib.import_module(f"madoguchi.cli.{name}").register(sub)
     return parser
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """The desk on a temporary synthetic world; --text prints a few checks instead."""
-    import tempfile
-
-    if args.text:
-        from madoguchi.sim.demo import run_demo
-
-        with tempfile.TemporaryDirectory(prefix="madoguchi-demo-") as tmp:
-            run_demo(tmp)
-        return edge_cli.EXIT_OK
-    from madoguchi.sim.desk import run_demo_desk
-
-    return run_demo_desk()
-
-
-def cmd_tui(args: argparse.Namespace) -> int:
-    from madoguchi.edge import store
-    from madoguchi.sync.device.hubclient import live_source_for
-    from madoguchi.tui.run import run_desk
-
-    config = edge_cli.data_config(args)
-    try:  # no database yet is fine (the desk says so); one it cannot open is a one-line error
-        return run_desk(config, live_source_for)
-    except store.StoreLocked as exc:
-        raise edge_cli.CommandError(edge_cli.EXIT_ENVIRONMENT, str(exc)) from None
-
-
 def command_of(argv: list[str]) -> str | None:
-    """The command named on the line, if any (the options before it are skipped)."""
+    """The command named on the line, if any (the global options before it are skipped)."""
     pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--data-dir")
-    pre.add_argument("-v", "--verbose", action="store_true")
+    global_options(pre)
     pre.add_argument("command", nargs="?")
     return pre.parse_known_args(argv)[0].command
 
 
+def wants_json(argv: list[str]) -> bool:
+    return "--json" in (argv[:argv.index("--")] if "--" in argv else argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(desk_only=command_of(argv) in DESK_COMMANDS)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    prog = "madoguchi"
     try:
+        args = build_parser(command_of(argv)).parse_args(argv)
+        prog = args.prog
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
         return args.func(args)
-    except edge_cli.CommandError as exc:
-        print(f"madoguchi {args.command}: {exc}", file=sys.stderr)
+    except CommandError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        if wants_json(argv):
+            print(to_json({"error": str(exc), "exit_code": exc.code}))
         return exc.code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return edge_cli.EXIT_OK
+        return EXIT_OK

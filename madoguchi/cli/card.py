@@ -6,18 +6,32 @@ import argparse
 import getpass
 import json
 import signal
+import sqlite3
 import sys
 import time
 from dataclasses import asdict
 
+from madoguchi.cli.base import (
+    EXIT_BAD_INPUT,
+    EXIT_ENVIRONMENT,
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    Subcommands,
+    command,
+    data_config,
+    emit,
+    open_store,
+)
 from madoguchi.edge import store
 from madoguchi.edge.card import certs, jpki
 from madoguchi.edge.card.errors import CardError, CardLocked, ReaderUnavailable, WrongPin
-from madoguchi.edge.card.session import CardSession, advice_ja, request_for
+from madoguchi.edge.card.session import CardSession, HolderProof, advice_ja, request_for
 from madoguchi.edge.card.transport import PcscReaders, PcscTransport
+from madoguchi.edge.config import Config
+from madoguchi.edge.desk import CheckResult, run_check
 from madoguchi.edge.verdict import format_verdict
-from madoguchi.sim import vcard as virtual
-from madoguchi.sim.vpcd import VPCD_PORT, VpcdCard
+from madoguchi.sync.device.hubclient import live_source_for
 
 REINSERT_AFTER = 1.0  # seconds out of the reader: pcscd polls every 0.4 s and must see the removal
 REMOVE_DURING = {"read": jpki.INS_READ_BINARY, "verify": jpki.INS_VERIFY, "sign": jpki.INS_SIGN}
@@ -34,19 +48,18 @@ def add_check_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait", type=float, default=10.0, help="with --card: seconds to wait for a card (default 10)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("vcard", help="attach a virtual My Number Card to pcscd (vsmartcard-vpcd)",
-                       description="A virtual JPKI card for a person of the synthetic population, plugged into "
-                       "vpcd's reader until Ctrl-C. Registers the card link for the person's records and "
-                       "puts the test CA under <data-dir>/trust-anchors so `check --card` can use it.")
+def register(sub: Subcommands) -> None:
+    p = command(sub, "vcard", cmd_vcard, "attach a virtual My Number Card to pcscd (vsmartcard-vpcd)",
+                description="A virtual JPKI card for a person of the synthetic population, plugged into vpcd's "
+                "reader until Ctrl-C (it prints JSON lines). Registers the card link for the person's records and "
+                "puts the test CA under <data-dir>/trust-anchors so `check --card` can use it.")
     p.add_argument("--person", type=int, required=True, help="person_id in the synthetic population")
     p.add_argument("--pin", default="1234", help="the card's 4-digit auth PIN (default 1234)")
-    p.add_argument("--port", type=int, default=VPCD_PORT, help="vpcd port (35963 = Virtual PCD 00 00)")
+    p.add_argument("--port", type=int, help="vpcd port (default 35963 = Virtual PCD 00 00)")
     p.add_argument("--latency-ms", type=float, default=0.0, help="delay before each answer")
     p.add_argument("--remove-during", choices=sorted(REMOVE_DURING), help="leave the reader during this command once")
     p.add_argument("--blocked-sw", default="6984", help="status word of a locked PIN (6984, 6983 or 63C0)")
     p.add_argument("--audit-log", help="write the card's APDU audit (PIN masked) to this JSON-lines file")
-    p.set_defaults(func=cmd_vcard)
 
 
 # ---- check --card -------------------------------------------------------------------
@@ -69,7 +82,7 @@ def read_pin(from_stdin: bool) -> str:
 
 
 def card_error_json(exc: CardError) -> dict:
-    data = {"card_error": type(exc).__name__, "message_ja": exc.message_ja, "message_en": str(exc)}
+    data: dict[str, object] = {"card_error": type(exc).__name__, "message_ja": exc.message_ja, "message_en": str(exc)}
     if isinstance(exc, WrongPin):
         data["tries_left"] = exc.tries_left
     if isinstance(exc, (CardLocked, WrongPin)):
@@ -78,16 +91,13 @@ def card_error_json(exc: CardError) -> dict:
 
 
 def cmd_check_card(args: argparse.Namespace) -> int:
-    from madoguchi.cli import check as edge_cli  # edge.cli imports this module
-    from madoguchi.edge.desk import run_check
-
-    config = edge_cli.data_config(args)
-    conn = edge_cli.open_store(config)
+    config = data_config(args)
+    conn = open_store(config)
     anchors = certs.load_trust_anchors(*certs.trust_anchor_dirs(config))
     try:
         readers = PcscReaders(args.reader)
     except CardError as exc:
-        raise edge_cli.CommandError(edge_cli.EXIT_ENVIRONMENT, f"{exc} (is pcscd running?)") from None
+        raise CommandError(EXIT_ENVIRONMENT, f"{exc} (is pcscd running?)") from None
     session = None
     try:
         session = CardSession(wait_for_card(readers, args.wait), anchors)
@@ -100,47 +110,49 @@ def cmd_check_card(args: argparse.Namespace) -> int:
             print(advice_ja(tries), file=sys.stderr)
             proof = session.prove_holder(read_pin(args.pin_stdin))
     except CardError as exc:
-        if args.json:
-            print(json.dumps(card_error_json(exc), ensure_ascii=False, indent=2))
-        else:
-            print(exc.message_ja)
-            for step in card_error_json(exc).get("next_steps_ja", []):
-                print(f"  → {step}")
-        return edge_cli.EXIT_FAILED
+        data = card_error_json(exc)
+        emit(args, data, "\n".join([exc.message_ja, *(f"  → {step}" for step in data.get("next_steps_ja", []))]))
+        return EXIT_FAILED
     finally:
         if session is not None:
             session.close()
         readers.close()
+    result = check_holder(config, conn, proof)
+    emit(args, {**result.verdict.to_json(), "audit_id": result.audit_id, "method": proof.method.value},
+         format_verdict(result.verdict))
+    return EXIT_OK
+
+
+def check_holder(config: Config, conn: sqlite3.Connection, proof: HolderProof) -> CheckResult:
+    """The check for the card's holder: the hub is asked live first when the device is enrolled,
+    as for every other way of checking."""
     try:
         card_link = store.card_link_for(conn, proof.certificate_der)
     except store.StoreMissing as exc:
-        raise edge_cli.CommandError(edge_cli.EXIT_ENVIRONMENT, str(exc)) from None
-    result = run_check(conn, request_for(proof, card_link), config.policy)
-    if args.json:
-        print(json.dumps({**result.verdict.to_json(), "audit_id": result.audit_id, "method": proof.method.value},
-                         ensure_ascii=False, indent=2))
-    else:
-        print(format_verdict(result.verdict))
-    return edge_cli.EXIT_OK
+        raise CommandError(EXIT_ENVIRONMENT, str(exc)) from None
+    return run_check(conn, request_for(proof, card_link), config.policy, live_source_for(config.data_dir, conn))
 
 
 # ---- vcard --------------------------------------------------------------------------------
 
 def cmd_vcard(args: argparse.Namespace) -> int:
-    from madoguchi.cli import check as edge_cli
+    # the simulated world, imported by this command only: `check` loads this module too
+    from madoguchi.sim import vcard as virtual
+    from madoguchi.sim.vpcd import VPCD_PORT, VpcdCard
 
+    port = args.port or VPCD_PORT
     if len(args.pin) != 4 or not args.pin.isdigit():
-        raise edge_cli.CommandError(edge_cli.EXIT_BAD_INPUT, "--pin must be 4 digits")
+        raise CommandError(EXIT_BAD_INPUT, "--pin must be 4 digits")
     try:
         blocked_sw = int(args.blocked_sw, 16)
     except ValueError:
-        raise edge_cli.CommandError(edge_cli.EXIT_BAD_INPUT, "--blocked-sw must be 4 hex digits") from None
-    config = edge_cli.data_config(args)
-    conn = edge_cli.open_store(config)
+        raise CommandError(EXIT_BAD_INPUT, "--blocked-sw must be 4 hex digits") from None
+    config = data_config(args)
+    conn = open_store(config)
     patient_id = f"{args.person:08d}"
     records = store.find_by_patient_id(conn, patient_id)
     if not records:
-        raise edge_cli.CommandError(edge_cli.EXIT_BAD_INPUT, f"no records for person {args.person} in the cache")
+        raise CommandError(EXIT_BAD_INPUT, f"no records for person {args.person} in the cache")
     card_dir = config.data_dir / "vcard"
     ca = virtual.load_or_make_ca(card_dir)
     anchor_dir = config.data_dir / certs.TEST_ANCHORS_SUBDIR
@@ -152,20 +164,20 @@ def cmd_vcard(args: argparse.Namespace) -> int:
     try:
         card_link = store.card_link_for(conn, card.certificate_der)
     except store.StoreMissing as exc:
-        raise edge_cli.CommandError(edge_cli.EXIT_ENVIRONMENT, str(exc)) from None
+        raise CommandError(EXIT_ENVIRONMENT, str(exc)) from None
     with store.transaction(conn):
         store.link_card(conn, patient_id, card_link)
     conn.close()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    plug = VpcdCard(card, port=args.port)
+    plug = VpcdCard(card, port=port)
     try:
         try:
             plug.insert()
         except ConnectionError as exc:
-            raise edge_cli.CommandError(edge_cli.EXIT_ENVIRONMENT, str(exc)) from None
+            raise CommandError(EXIT_ENVIRONMENT, str(exc)) from None
         print(json.dumps({"person_id": args.person, "patient_id": patient_id, "name": records[0].name,
-                          "port": args.port, "status": "inserted"}, ensure_ascii=False), flush=True)
+                          "port": port, "status": "inserted"}, ensure_ascii=False), flush=True)  # always JSON
         print("virtual card in the reader; Ctrl-C removes it", file=sys.stderr)
         while True:
             plug.wait()  # vpcd closed the connection (pcscd restarted), or the card left mid-command

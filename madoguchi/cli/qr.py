@@ -8,10 +8,10 @@ scanner delivers them; several files = the symbols of a split code, in order) or
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import datetime
 from pathlib import Path
 
+from madoguchi.cli.base import EXIT_BAD_INPUT, EXIT_OK, CommandError, Subcommands, command, emit, group
 from madoguchi.edge.config import JST
 from madoguchi.edge.model import DocumentKind
 from madoguchi.edge.numbers import InputError, parse_birth_date
@@ -53,12 +53,12 @@ def request_from_files(paths: list[Path], document: DocumentKind | None, card_pr
     return check_request(result, document, card_presented)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    qr = sub.add_parser("qr", help="QR codes: test documents").add_subparsers(dest="qr_command", required=True)
-    p = qr.add_parser("sample", help="write sample documents as PNG (demos, tests, technician training)",
-                      description="Write a JAHIS prescription code (whole or split), a notice-like sheet or a "
-                      "受付票 check slip as PNG files; a prescription's raw payload is written beside it "
-                      "(.bin, for `check --qr-file`).")
+def register(sub: Subcommands) -> None:
+    qr = group(sub, "qr", "QR codes: test documents")
+    p = command(qr, "sample", cmd_qr_sample, "write sample documents as PNG (demos, tests, technician training)",
+                description="Write a JAHIS prescription code (whole or split), a notice-like sheet or a "
+                "受付票 check slip as PNG files; a prescription's raw payload is written beside it "
+                "(.bin, for `check --qr-file`).")
     p.add_argument("kind", choices=SAMPLE_KINDS)
     p.add_argument("--out", type=Path, default=Path("."), help="directory to write into (default: here)")
     p.add_argument("--version", type=int, default=10, help="JAHIS version 2-10 (default 10)")
@@ -69,12 +69,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1, help="population seed for --person (default 1)")
     p.add_argument("--today", help="population day for --person (default: today, JST)")
     p.add_argument("--check-id", type=int, default=1, help="check (audit) id for a slip")
-    p.add_argument("--json", action="store_true", help="print the files written as JSON")
-    p.set_defaults(func=cmd_qr_sample)
 
 
 def _person(args: argparse.Namespace) -> dict:
-    from madoguchi.sim import population
+    from madoguchi.sim import population  # start-up cost: `check` loads this module too
     from madoguchi.sim.documents import SAMPLE_PERSON
 
     if not args.person:
@@ -88,8 +86,7 @@ def _person(args: argparse.Namespace) -> dict:
 
 
 def cmd_qr_sample(args: argparse.Namespace) -> int:
-    from madoguchi.cli.check import EXIT_BAD_INPUT, EXIT_OK, CommandError  # edge.cli imports this module
-    from madoguchi.sim import documents as generate
+    from madoguchi.sim import documents as generate  # start-up cost, as above
 
     if not 1 <= args.split <= 16:
         raise CommandError(EXIT_BAD_INPUT, "--split must be 1 to 16")
@@ -119,8 +116,5 @@ def cmd_qr_sample(args: argparse.Namespace) -> int:
         save(generate.notice_sheet(person), "notice-sheet.png")
     else:
         save(generate.check_slip(args.check_id, datetime.now(JST)), f"slip-{args.check_id}.png")
-    if args.json:
-        print(json.dumps({"files": written}, ensure_ascii=False, indent=2))
-    else:
-        print("\n".join(written))
+    emit(args, {"files": written}, "\n".join(written))
     return EXIT_OK

@@ -155,7 +155,8 @@ def load_device_config(data_dir: Path) -> DeviceConfig:
         raw = json.loads(path.read_text())
         return DeviceConfig(Path(data_dir), raw["url"], float(raw.get("socket_timeout", SOCKET_TIMEOUT)))
     except FileNotFoundError:
-        raise NotInitialized(f"sync is not set up in {data_dir}: run `madoguchi sync init` first") from None
+        raise NotInitialized(f"sync is not set up in {data_dir}: enroll the device (install.sh --device, "
+                             "or madoguchi sync enroll)") from None
     except (OSError, ValueError, KeyError) as exc:
         raise NotInitialized(f"cannot read {path}: {exc}") from None
 
@@ -206,7 +207,7 @@ def sync_once(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
     else:
         store.prune_live_records(conn)
     if outcome.result not in ("unchanged", "offline"):
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL grew by the size of the change
+        store.checkpoint(conn)  # the WAL grew by the size of the change
     return outcome
 
 
@@ -299,10 +300,7 @@ def _apply_full(conn: sqlite3.Connection, lines) -> tuple[int, int]:
     """Replace every synced table. Small tables first; the qualification rows stream into
     `replace_all_records` while their hashes are summed."""
     digest = 0
-    conn.execute("DELETE FROM insurer")
-    conn.execute("DELETE FROM revoked_certificate")
-    conn.execute(f"DELETE FROM meta WHERE key IN ({', '.join('?' * len(bundle.SYNCED_META_KEYS))})",
-                 bundle.SYNCED_META_KEYS)
+    store.clear_synced(conn, bundle.SYNCED_META_KEYS)
     first_row = None
     for line in lines:
         item = parse(line)
@@ -312,7 +310,7 @@ def _apply_full(conn: sqlite3.Connection, lines) -> tuple[int, int]:
         table = TABLES.get(item[0])
         if table is None or table.code == "q" or (table.code == "m" and item[1] not in bundle.SYNCED_META_KEYS):
             raise BundleError(f"unexpected line in a full bundle: {str(item[0])[:10]!r}")
-        conn.execute(table.upsert_sql(), item[1:])
+        store.put_rows(conn, table.name, [item[1:]])
         digest += row_hash(table.tag, bundle.canonical(item[1:]))
     sums = [digest]
 
@@ -329,7 +327,7 @@ def _apply_full(conn: sqlite3.Connection, lines) -> tuple[int, int]:
         sums.append(total)
 
     count = store.replace_all_records(conn, rows())
-    stored = conn.execute("SELECT count(*) FROM qualification").fetchone()[0]
+    stored = store.count_records(conn)
     if stored != count:
         raise DigestMismatch(f"{count} rows in the bundle but {stored} stored (duplicate record ids)")
     return sum(sums), count

@@ -17,6 +17,7 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import requests
@@ -156,7 +157,7 @@ def _check_body(request: CheckRequest, conn: sqlite3.Connection) -> dict:
         records = store.find_by_patient_id(conn, request.patient_id)
         if not records:
             raise OnlineUnavailable("a 診察券 unknown to the cache cannot be asked by numbers")
-        r = max(records, key=lambda rec: rec.qualification_date)
+        r = max(records, key=lambda rec: rec.qualification_date or date.min)
         return {"insurer_number": r.insurer_number, "symbol": r.symbol, "number": r.number, "branch": r.branch,
                 "birth_date": r.birth_date.isoformat()}
     if request.insurer_number and request.number and request.birth_date:

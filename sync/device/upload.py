@@ -1,7 +1,7 @@
 """The device's side of reconciliation: upload the outbox, record what the hub answers.
 
 Entries go up in order, a batch at a time. Each `reconciled` answer is recorded with
-`edge.reconcile.settle` (the entry marked reconciled and its followup, if any, in one
+`store.settle` (the entry marked reconciled and its followup, if any, in one
 transaction); `pending` entries stay in the outbox for the next run; an entry the hub cannot
 read becomes a followup asking staff to check it by hand, so nothing is dropped silently.
 The hub keeps its answers, so an upload repeated after a crash records nothing twice.
@@ -9,15 +9,14 @@ The hub keeps its answers, so an upload repeated after a crash records nothing t
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from madoguchi.edge import store
-from madoguchi.edge.reconcile import settle
 from madoguchi.edge.verdict import OnlineUnavailable
 from madoguchi.sync.protocol import STOP_REASONS
 
@@ -44,13 +43,12 @@ def upload_outbox(conn: sqlite3.Connection, post_json: PostJson, timeout: float 
     reconciled = followups = pending = 0
     after = 0
     while True:
-        rows = conn.execute("SELECT id, created_at, request, verdict, copay_percent FROM outbox "
-                            "WHERE reconciled_at IS NULL AND id > ? ORDER BY id LIMIT ?", (after, BATCH)).fetchall()
+        rows = store.unreconciled(conn, after, BATCH)
         if not rows:
             return UploadOutcome(reconciled, followups, pending)
-        after = rows[-1][0]
-        entries = [{"entry_id": i, "checked_at": at, "payload": json.loads(request), "verdict": verdict,
-                    "copay_percent": copay} for i, at, request, verdict, copay in rows]
+        after = rows[-1].id
+        entries: list[dict[str, Any]] = [{"entry_id": r.id, "checked_at": r.created_at, "payload": r.request, "verdict": r.verdict,
+                    "copay_percent": r.copay_percent} for r in rows]
         try:
             results = post_json("/v1/outbox", {"entries": entries}, timeout)["results"]
             answered = {r["entry_id"]: r for r in results}
@@ -64,18 +62,16 @@ def upload_outbox(conn: sqlite3.Connection, post_json: PostJson, timeout: float 
             if result.get("status") == "reconciled":
                 found = result.get("followup")
                 contradiction = (found["kind"], found["message_ja"], found["correction_ja"]) if found else None
-                if settle(conn, entry["entry_id"], contradiction, {"validity": result.get("validity")}, now):
+                if store.settle(conn, entry["entry_id"], contradiction, {"validity": result.get("validity")}, now):
                     followups += 1
                 reconciled += 1
             elif result.get("status") == "invalid":
                 log.warning("outbox entry %d: the hub could not read it: %s", entry["entry_id"], result.get("reason"))
-                settle(conn, entry["entry_id"], UNREADABLE, {"reason": result.get("reason")}, now)
+                store.settle(conn, entry["entry_id"], UNREADABLE, {"reason": result.get("reason")}, now)
                 followups += 1
                 reconciled += 1
             else:
                 pending += 1
-        with store.transaction(conn):
-            conn.executemany("UPDATE outbox SET uploaded_at = ? WHERE id = ? AND uploaded_at IS NULL",
-                             [(now.isoformat(), e["entry_id"]) for e in entries])
+        store.mark_uploaded(conn, [e["entry_id"] for e in entries], now)
         if stop := next((r["reason"] for r in results if r.get("reason") in STOP_REASONS), None):
             return UploadOutcome(reconciled, followups, pending, stop)

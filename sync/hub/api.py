@@ -18,7 +18,10 @@ scope as the ASGI TLS extension (``scope["extensions"]["tls"]["client_cert_chain
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
 import socket
 import ssl
 import threading
@@ -27,11 +30,12 @@ from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.numbers import normalize_branch, normalize_symbol
-from madoguchi.edge.verdict import CheckRequest, Method, OnlineAnswer, OnlineUnavailable
+from madoguchi.edge.verdict import CheckRequest, Method, OnlineUnavailable
 from madoguchi.sync.hub import pki, reconciliation, roster
 from madoguchi.sync.hub import repository as hub
 from madoguchi.sync.hub.repository import HubPaths
@@ -76,12 +80,15 @@ class ClientCertH11Protocol(H11Protocol):
         self.app = with_tls
 
 
-def authenticated_device(request: Request) -> pki.Device:
-    """The enrolled, unrevoked device whose client certificate made this request (401/403 else)."""
+async def authenticated_device(request: Request) -> pki.Device:
+    """The enrolled, unrevoked device whose client certificate made this request (401/403 else).
+    Async, so on the event loop: one indexed read on a kept connection costs less than a hop to
+    the thread pool and back (the stores are used by the loop's thread only)."""
     chain = ((request.scope.get("extensions") or {}).get("tls") or {}).get("client_cert_chain") or []
     if not chain:
         raise HTTPException(401, "a client certificate is needed: enroll this device (madoguchi sync enroll)")
-    device = pki.device_for_certificate(request.app.state.paths, ssl.PEM_cert_to_DER_cert(chain[0]))
+    device = pki.device_for_certificate(request.app.state.paths, ssl.PEM_cert_to_DER_cert(chain[0]),
+                                        request.app.state.stores)
     if device is None:
         raise HTTPException(403, "this certificate belongs to no enrolled device")
     if device.revoked_at:
@@ -135,7 +142,10 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
     devices; by default http://<the host name the device used>:<repository_port>."""
     app = FastAPI(title="madoguchi hub API", version="1", docs_url=None, redoc_url=None)
     app.state.paths = paths
+    app.state.upstream_factory = upstream_factory  # a forked worker makes its own (ApiServer)
     app.state.upstream = upstream_factory()
+    app.state.stores = hub.FacilityStores(paths)
+    app.state.live_answers = roster.LiveAnswers(paths)
     app.state.policy = policy or Policy()
     app.state.repository_url = repository_url.rstrip("/") if repository_url else None
     app.state.repository_port = repository_port
@@ -182,9 +192,9 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
     @app.post("/v1/check", responses={400: {"description": "the body is not JSON"},
                                       401: {"description": "no client certificate"},
                                       403: {"description": "unknown or revoked device"},
-                                      503: {"description": "the upstream gave no answer within the budget"}})
-    def post_check(body: CheckByNumbers | CheckByCard, device: DeviceDep,
-                   background: BackgroundTasks) -> dict[str, Any]:
+                                      503: {"description": "the upstream gave no answer within the budget"}},
+              response_model=dict[str, Any])
+    def post_check(body: CheckByNumbers | CheckByCard, device: DeviceDep) -> JSONResponse:
         if isinstance(body, CheckByCard):
             request = CheckRequest(Method.CARD, card_link=body.card_link)
         else:
@@ -195,9 +205,9 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
             answer = online_source(app.state.upstream)(request, max(body.budget_seconds - RETURN_MARGIN, 0.01))
         except OnlineUnavailable as exc:
             raise HTTPException(503, f"upstream: {exc}") from None
-        if answer.records:
-            background.add_task(remember_answer, paths, device.facility, answer)
-        return answer_to_json(answer)
+        if answer.records:  # into the roster for the next bundle, in the next batch (roster.LiveAnswers)
+            app.state.live_answers.add(device.facility, answer)
+        return JSONResponse(answer_to_json(answer))  # plain JSON already: no response validation per check
 
     @app.post("/v1/outbox", responses={400: {"description": "the body is not JSON"},
                                        401: {"description": "no client certificate"},
@@ -222,21 +232,16 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
     return app
 
 
-def remember_answer(paths: HubPaths, facility: str, answer: OnlineAnswer) -> None:
-    """Put a live answer into the facility's roster (sync/roster.py), after the answer was sent."""
-    try:
-        roster.remember(paths, facility, [answer])
-    except Exception:  # noqa: BLE001 - the device has its answer: log, never lose the server
-        log.exception("could not store a live answer in %s's roster", facility)
-
-
 # ---- serving ----------------------------------------------------------------------------------
 
 class ApiServer:
-    """uvicorn serving `app` over TLS (hub CA for client certificates) in a thread."""
+    """uvicorn serving `app` over TLS (hub CA for client certificates): in a thread of this
+    process, and in `workers - 1` forked processes on the same listening socket, so that the
+    API uses every core (one Python process serves on one). Each worker has its own upstream
+    (`app.state.upstream_factory`), store connections and roster writer, over the same stores."""
 
     def __init__(self, app: FastAPI, paths: HubPaths, host: str = "127.0.0.1", port: int = DEFAULT_API_PORT,
-                 server_names: list[str] | None = None) -> None:
+                 server_names: list[str] | None = None, workers: int = 1) -> None:
         pki.ensure_server_cert(paths, server_names or pki.default_server_names(host))
         self.socket = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
                                            reuse_port=False)
@@ -245,9 +250,12 @@ class ApiServer:
                         ssl_certfile=str(pki.server_cert_path(paths)), ssl_keyfile=str(pki.server_key_path(paths)),
                         ssl_ca_certs=str(pki.ca_cert_path(paths)), ssl_cert_reqs=ssl.CERT_OPTIONAL,
                         timeout_keep_alive=30)
+        self.app = app
         self.server = Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
                                        name="hub-api", daemon=True)
+        self.workers = max(1, workers)
+        self.children: list[int] = []
 
     @property
     def url(self) -> str:
@@ -255,6 +263,12 @@ class ApiServer:
         return f"https://{host}:{self.port}"
 
     def start(self, wait: float = 10.0) -> ApiServer:
+        """Fork the workers first (call before this process starts other threads), then serve."""
+        for _ in range(self.workers - 1):
+            pid = os.fork()
+            if pid == 0:
+                self._worker()
+            self.children.append(pid)
         self.thread.start()
         deadline = time.monotonic() + wait
         while not self.server.started:
@@ -263,11 +277,55 @@ class ApiServer:
             time.sleep(0.01)
         return self
 
+    def _worker(self) -> None:
+        """A forked worker: serve until SIGTERM (or the parent is gone), write the pending roster
+        answers, exit. Never returns."""
+        code = 0
+        try:
+            for sig in (signal.SIGTERM, signal.SIGINT):  # uvicorn hands them back here once it stopped
+                signal.signal(sig, lambda *_: None)
+            state = self.app.state
+            state.upstream = state.upstream_factory()
+            parent = os.getppid()
+
+            def watch() -> None:  # the parent gone: stop; stopping: idle keep-alive connections wait no more
+                while not self.server.should_exit:
+                    if os.getppid() != parent:
+                        self.server.should_exit = True
+                    time.sleep(0.2)
+                time.sleep(0.5)
+                self.server.force_exit = True
+
+            threading.Thread(target=watch, daemon=True).start()
+            self.server.run(sockets=[self.socket])
+            state.live_answers.close()
+        except BaseException:  # noqa: BLE001 - a worker must never return into the parent's code
+            log.exception("hub API worker %d failed", os.getpid())
+            code = 1
+        finally:
+            logging.shutdown()
+            os._exit(code)
+
     def stop(self) -> None:
         """Stop, letting requests in flight finish for a moment: an idle keep-alive TLS connection
         would otherwise hold the shutdown until its peer answers the close (asyncio waits 30 s)."""
+        for pid in self.children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         self.server.should_exit = True
         self.thread.join(timeout=0.5)
         self.server.force_exit = True
         self.thread.join(timeout=10)
         self.socket.close()
+        self.app.state.live_answers.close()
+        self.app.state.stores.close()
+        deadline = time.monotonic() + 15
+        for pid in self.children:
+            with contextlib.suppress(ChildProcessError):
+                while os.waitpid(pid, os.WNOHANG) == (0, 0):
+                    if time.monotonic() > deadline:
+                        os.kill(pid, signal.SIGKILL)
+                        os.waitpid(pid, 0)
+                        break
+                    time.sleep(0.05)
+        self.children = []

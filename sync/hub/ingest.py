@@ -27,7 +27,7 @@ from madoguchi.edge.numbers import (
     parse_insurer_number,
     to_fullwidth_kana,
 )
-from madoguchi.sync.hub import store as hub_store
+from madoguchi.sync.hub import store as hubstore
 from madoguchi.sync.hub.repository import (
     HubError,
     HubPaths,
@@ -200,7 +200,7 @@ def import_roster(paths: HubPaths, facility: str, path: Path) -> dict:
     patients = parse_roster(read_text(path))
     conn = open_facility_store(paths, check_facility_name(facility), create=True)
     try:
-        added, removed = hub_store.replace_roster(conn, patients)
+        added, removed = hubstore.replace_roster(conn, patients)
     finally:
         conn.close()
     return {"facility": facility, "patients": len(patients), "added": added, "removed": removed,
@@ -221,7 +221,7 @@ def import_insurers(paths: HubPaths, facility: str, path: Path) -> dict:
 def name_insurers(conn: sqlite3.Connection, names: dict[str, str]) -> int:
     """Add or rename insurers (noted for the next delta); names already right stay untouched."""
     with store.transaction(conn):
-        current = hub_store.insurer_names(conn)
+        current = hubstore.insurers(conn)
         changed = [(number, name) for number, name in names.items() if current.get(number) != name]
         return change(conn, INSURER_TABLE, changed, []) if changed else 0
 

@@ -14,6 +14,7 @@ whether it is still welcome, so a revocation refuses the device at its next requ
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import secrets
@@ -30,7 +31,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from madoguchi.edge import store
 from madoguchi.sync import bundle
 from madoguchi.sync.hub import repository as hub
-from madoguchi.sync.hub.repository import HubError, HubPaths, check_facility_name, open_facility_store
+from madoguchi.sync.hub import store as hubstore
+from madoguchi.sync.hub.repository import (
+    FacilityStores,
+    HubError,
+    HubPaths,
+    check_facility_name,
+    open_facility_store,
+)
 from madoguchi.sync.protocol import parse_token
 
 CA_VALIDITY = timedelta(days=3650)
@@ -173,17 +181,8 @@ def ensure_server_cert(paths: HubPaths, names: list[str]) -> None:
 
 # ---- the registry (in each facility's store) -------------------------------------------------
 
-def _tables(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE IF NOT EXISTS enroll_token (token_hash TEXT PRIMARY KEY, created_at TEXT NOT NULL, "
-                 "expires_at TEXT NOT NULL, used_at TEXT, device_id TEXT)")
-    conn.execute("CREATE TABLE IF NOT EXISTS device (id TEXT PRIMARY KEY, name TEXT NOT NULL, "
-                 "enrolled_at TEXT NOT NULL, fingerprint TEXT NOT NULL UNIQUE, revoked_at TEXT)")
-
-
 def _facility_store(paths: HubPaths, facility: str) -> sqlite3.Connection:
-    conn = open_facility_store(paths, check_facility_name(facility), create=True)
-    _tables(conn)
-    return conn
+    return open_facility_store(paths, check_facility_name(facility), create=True)
 
 
 def _secret_hash(secret: str) -> str:
@@ -203,8 +202,7 @@ def make_token(paths: HubPaths, facility: str, ttl: timedelta = DEFAULT_TOKEN_TT
     conn = _facility_store(paths, facility)
     try:
         with store.transaction(conn):
-            conn.execute("INSERT INTO enroll_token (token_hash, created_at, expires_at) VALUES (?, ?, ?)",
-                         (_secret_hash(secret), now.isoformat(), (now + ttl).isoformat()))
+            hubstore.add_token(conn, _secret_hash(secret), now, now + ttl)
     finally:
         conn.close()
     return f"{facility}.{secret}.{ca_hash(ensure_ca(paths).public_bytes(serialization.Encoding.PEM))}"
@@ -225,19 +223,16 @@ def enroll(paths: HubPaths, token: str, csr_pem: str, name: str = "",
     conn = _facility_store(paths, facility)
     try:
         with store.transaction(conn):
-            row = conn.execute("SELECT expires_at, used_at FROM enroll_token WHERE token_hash = ?",
-                               (_secret_hash(secret),)).fetchone()
-            if row is None or row[1] is not None:
+            state = hubstore.token_state(conn, _secret_hash(secret))
+            if state is None or state[1] is not None:
                 raise EnrollmentRefused("unknown or spent token")
-            if datetime.fromisoformat(row[0]) <= now:
+            if state[0] <= now:
                 raise EnrollmentRefused("the token has expired: make a new one with `madoguchi hub enroll-token`")
             csr = _certificate_request(csr_pem)
             cert = _sign_device(paths, csr.public_key(), device_id, facility, now)
             device = Device(device_id, facility, name[:100], now.isoformat(), None, fingerprint(cert))
-            conn.execute("UPDATE enroll_token SET used_at = ?, device_id = ? WHERE token_hash = ?",
-                         (now.isoformat(), device_id, _secret_hash(secret)))
-            conn.execute("INSERT INTO device (id, name, enrolled_at, fingerprint) VALUES (?, ?, ?, ?)",
-                         (device.id, device.name, device.enrolled_at, device.fingerprint))
+            hubstore.spend_token(conn, _secret_hash(secret), now, device_id)
+            hubstore.add_device(conn, device.id, device.name, device.enrolled_at, device.fingerprint)
     finally:
         conn.close()
     return device, cert.public_bytes(serialization.Encoding.PEM)
@@ -269,35 +264,46 @@ def _sign_device(paths: HubPaths, public_key, device_id: str, facility: str, now
             .sign(_ca_key(paths), hashes.SHA256()))
 
 
-def device_for_certificate(paths: HubPaths, der: bytes) -> Device | None:
+def device_for_certificate(paths: HubPaths, der: bytes, stores: FacilityStores | None = None) -> Device | None:
     """The enrolled device holding this client certificate (already verified against the CA by
-    TLS), or None when the registry does not know it; `revoked_at` says if it was revoked."""
+    TLS), or None when the registry does not know it; `revoked_at` says if it was revoked.
+    `stores`: the connections the API keeps open (else the facility's store is opened for this)."""
+    identity = _certificate_identity(der)
+    if identity is None:
+        return None
+    facility, device_id, print_ = identity
+    if facility not in paths.facilities():
+        return None
+    if stores is None:
+        conn = open_facility_store(paths, facility)  # no schema work
+        try:
+            row = hubstore.device(conn, device_id)
+        finally:
+            conn.close()
+    else:
+        with stores.connection(facility) as conn:
+            row = hubstore.device(conn, device_id)
+    if row is None or row[4] != print_:
+        return None
+    return Device(row[0], facility, row[1], row[2], row[3], row[4])
+
+
+@functools.lru_cache(maxsize=1024)
+def _certificate_identity(der: bytes) -> tuple[str, str, str] | None:
+    """(facility, device id, fingerprint) named by a client certificate: parsed once per certificate."""
     try:
         cert = x509.load_der_x509_certificate(der)
         facility = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
         device_id = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
     except (ValueError, IndexError):
         return None
-    if facility not in paths.facilities():
-        return None
-    conn = open_facility_store(paths, facility)  # no schema work: this runs on every request
-    try:
-        row = conn.execute("SELECT id, name, enrolled_at, revoked_at, fingerprint FROM device WHERE id = ?",
-                           (device_id,)).fetchone()
-    except sqlite3.OperationalError:  # no device table: nobody ever enrolled
-        row = None
-    finally:
-        conn.close()
-    if row is None or row[4] != fingerprint(cert):
-        return None
-    return Device(row[0], facility, row[1], row[2], row[3], row[4])
+    return str(facility), str(device_id), fingerprint(cert)
 
 
 def list_devices(paths: HubPaths, facility: str) -> list[Device]:
     conn = _facility_store(paths, facility)
     try:
-        rows = conn.execute("SELECT id, name, enrolled_at, revoked_at, fingerprint FROM device ORDER BY enrolled_at")
-        return [Device(r[0], facility, r[1], r[2], r[3], r[4]) for r in rows]
+        return [Device(r[0], facility, r[1], r[2], r[3], r[4]) for r in hubstore.devices(conn)]
     finally:
         conn.close()
 
@@ -310,8 +316,7 @@ def revoke_device(paths: HubPaths, device_id: str, now: datetime | None = None) 
         conn = _facility_store(paths, facility)
         try:
             with store.transaction(conn):
-                found = conn.execute("UPDATE device SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
-                                     (now.isoformat(), device_id)).rowcount
+                found = hubstore.revoke_device(conn, device_id, now)
         finally:
             conn.close()
         if found:

@@ -13,17 +13,16 @@ asks the upstream by those numbers.
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 import time
 from dataclasses import replace
 from datetime import datetime
 
-from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.reconcile import check_day, compare, request_from_payload
 from madoguchi.edge.verdict import CheckRequest, Method, OnlineUnavailable, Outcome
+from madoguchi.sync.hub import store as hubstore
 from madoguchi.sync.hub.upstream.base import Upstream, online_source
 from madoguchi.sync.protocol import BUSY, MAX_UPLOAD_ENTRIES, NOT_KNOWN_YET, UNREACHABLE
 
@@ -33,11 +32,6 @@ log = logging.getLogger(__name__)
 
 class BadUpload(ValueError):
     """The upload is not a list of outbox entries (the message says what is wrong)."""
-
-
-def _create_table(conn: sqlite3.Connection) -> None:
-    conn.execute("CREATE TABLE IF NOT EXISTS reconciled_entry (device_id TEXT NOT NULL, entry_id INTEGER NOT NULL, "
-                 "received_at TEXT NOT NULL, result TEXT NOT NULL, PRIMARY KEY (device_id, entry_id))")
 
 
 def parse_entries(body: object) -> list[dict]:
@@ -69,17 +63,15 @@ def recheck_uploaded(conn: sqlite3.Connection, device_id: str, entries: list[dic
     """One result per entry, in order; `conn` is the facility's store on the hub. Each upstream
     question gets `timeout` seconds; after `budget` seconds in all the rest stays pending (the
     device gives up waiting for an answer at some point: the hub must answer before that)."""
-    _create_table(conn)
     ask = online_source(upstream)
     deadline = time.monotonic() + budget
     results: list[dict] = []
     stopped = ""  # the stop reason, once the upstream failed or the time is spent
     for entry in entries:
         entry_id = entry["entry_id"]
-        row = conn.execute("SELECT result FROM reconciled_entry WHERE device_id = ? AND entry_id = ?",
-                           (device_id, entry_id)).fetchone()
-        if row:
-            results.append(json.loads(row[0]))
+        known = hubstore.reconciled_result(conn, device_id, entry_id)
+        if known is not None:
+            results.append(known)
             continue
         try:
             request = _resolved(conn, request_from_payload(entry["payload"]))
@@ -122,9 +114,7 @@ def _resolved(conn: sqlite3.Connection, request: CheckRequest) -> CheckRequest |
     if d is None:
         raise ValueError("a declaration entry without its declaration")
     kana = d.name_kana.replace("　", "").replace(" ", "")
-    rows = conn.execute("SELECT patient_id, insurer_number, symbol, number, branch FROM qualification "
-                        "WHERE birth_date = ? AND replace(replace(name_kana, '　', ''), ' ', '') = ? "
-                        "ORDER BY qualification_date DESC", (d.birth_date.isoformat(), kana)).fetchall()
+    rows = hubstore.numbers_by_kana(conn, d.birth_date, kana)
     if not rows or len({r[0] for r in rows}) != 1:
         return None
     _, insurer_number, symbol, number, branch = rows[0]  # the patient's latest numbers
@@ -133,7 +123,5 @@ def _resolved(conn: sqlite3.Connection, request: CheckRequest) -> CheckRequest |
 
 
 def _store(conn: sqlite3.Connection, device_id: str, entry_id: int, now: datetime, result: dict) -> dict:
-    with store.transaction(conn):
-        conn.execute("INSERT OR IGNORE INTO reconciled_entry (device_id, entry_id, received_at, result) "
-                     "VALUES (?, ?, ?, ?)", (device_id, entry_id, now.isoformat(), json.dumps(result)))
+    hubstore.keep_result(conn, device_id, entry_id, now, result)
     return result

@@ -23,6 +23,7 @@ import os
 import secrets
 import sqlite3
 import tempfile
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,11 +33,11 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from itertools import islice
 from pathlib import Path
 
-import sqlite_utils
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from madoguchi.edge import store
 from madoguchi.sync import bundle
 from madoguchi.sync.bundle import BundleWriter, canonical
+from madoguchi.sync.hub import store as hubstore
 from madoguchi.sync.protocol import FULL_TARGET, delta_target, is_facility_name
 from madoguchi.sync.tables import (
     INSURER_TABLE,
@@ -121,20 +122,38 @@ def check_facility_name(name: str) -> str:
 # ---- the hub's store ------------------------------------------------------------------
 
 def open_facility_store(paths: HubPaths, facility: str, create: bool = False) -> sqlite3.Connection:
-    """The facility's data on the hub: the device's schema, plus the changes not yet published."""
+    """The facility's data on the hub (sync.hub.store): the device's schema, plus the hub's tables."""
     directory = paths.store_dir(facility)
     if not create and not store.database_path(directory).exists():
         raise HubError(f"no facility {facility!r} on this hub: run `madoguchi hub import` first")
-    conn = store.open_database(store.secure_dir(directory), create=create)
-    if create:
-        sqlite_utils.Database(conn)["hub_change"].create(
-            {"code": str, "key": str}, pk=("code", "key"), if_not_exists=True
-        )
-    return conn
+    return hubstore.open_facility_store(directory, create=create)
 
 
-def _note_changes(conn: sqlite3.Connection, code: str, keys: Iterable) -> None:
-    conn.executemany("INSERT OR IGNORE INTO hub_change (code, key) VALUES (?, ?)", ((code, str(k)) for k in keys))
+class FacilityStores:
+    """The facility stores a long-lived process (the API) keeps open, one connection per
+    facility, opened on first use and used by one thread at a time (`connection`). Opening one
+    costs more than the query it serves; a forked worker opens its own (none is open at fork)."""
+
+    def __init__(self, paths: HubPaths) -> None:
+        self.paths = paths
+        self._open: dict[str, tuple[sqlite3.Connection, threading.Lock]] = {}
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def connection(self, facility: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if facility not in self._open:
+                self._open[facility] = (open_facility_store(self.paths, facility), threading.Lock())
+            conn, lock = self._open[facility]
+        with lock:
+            yield conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn, lock in self._open.values():
+                with lock:
+                    conn.close()
+            self._open.clear()
 
 
 def change(conn: sqlite3.Connection, table: Table, puts: Iterable, deletes: Iterable) -> int:
@@ -143,11 +162,11 @@ def change(conn: sqlite3.Connection, table: Table, puts: Iterable, deletes: Iter
     digest, count = get_digest(conn) or 0, 0
     for batch in batched(deletes):
         digest = change_rows(conn, table, [], batch, digest)
-        _note_changes(conn, table.code, batch)
+        hubstore.note_changes(conn, table.code, batch)
         count += len(batch)
     for batch in batched(puts):
         digest = change_rows(conn, table, batch, [], digest)
-        _note_changes(conn, table.code, [row[0] for row in batch])
+        hubstore.note_changes(conn, table.code, [row[0] for row in batch])
         count += len(batch)
     set_digest(conn, digest)
     return count
@@ -165,9 +184,7 @@ def import_population(paths: HubPaths, facility: str, lines: Iterable[str], toda
     then); insurers are named as the records name them. Changed rows are noted for the next delta."""
     check_facility_name(facility)
     conn = open_facility_store(paths, facility, create=True)
-    conn.execute("CREATE TEMP TABLE incoming AS SELECT * FROM qualification WHERE 0")
     iso = today.isoformat()
-    insert = QUALIFICATION_TABLE.upsert_sql().replace("qualification", "temp.incoming", 1)
     try:
         with store.transaction(conn):
             names: dict[str, str] = {}
@@ -179,18 +196,14 @@ def import_population(paths: HubPaths, facility: str, lines: Iterable[str], toda
                             names[r["insurer_number"]] = r["insurer_name"]
                         yield store.record_row(r)
 
-            conn.executemany(insert, known(_records(lines)))
-            conn.execute("CREATE TEMP TABLE changed AS SELECT * FROM temp.incoming "
-                         "EXCEPT SELECT * FROM qualification ORDER BY record_id")
-            conn.execute("CREATE TEMP TABLE deleted AS SELECT record_id FROM qualification "
-                         "EXCEPT SELECT record_id FROM temp.incoming")
-            deleted = change(conn, QUALIFICATION_TABLE, [], (r[0] for r in conn.execute("SELECT * FROM temp.deleted")))
-            changed = change(conn, QUALIFICATION_TABLE, conn.execute("SELECT * FROM temp.changed"), [])
-            current = dict(conn.execute("SELECT insurer_number, name FROM insurer"))
+            hubstore.stage_import(conn, known(_records(lines)))
+            deleted = change(conn, QUALIFICATION_TABLE, [], hubstore.staged_deleted(conn))
+            changed = change(conn, QUALIFICATION_TABLE, hubstore.staged_changed(conn), [])
+            current = hubstore.insurers(conn)
             change(conn, INSURER_TABLE, [(k, v) for k, v in names.items() if current.get(k) != v], [])
             if not store.get_meta(conn, "link_key"):
                 change(conn, META_TABLE, [("link_key", secrets.token_hex(32))], [])
-            total = conn.execute("SELECT count(*) FROM qualification").fetchone()[0]
+            total = store.count_records(conn)
     finally:
         conn.close()
     return {"facility": facility, "records": total, "changed": changed, "deleted": deleted}
@@ -428,9 +441,9 @@ def _full_lines(conn: sqlite3.Connection) -> Iterator[bytes]:
         if value is not None:
             yield canonical(("m", key, value))
     for table in (INSURER_TABLE, REVOKED_TABLE):
-        for row in conn.execute(f"SELECT {', '.join(table.columns)} FROM {table.name} ORDER BY 1"):
+        for row in store.table_rows(conn, table.name):
             yield canonical((table.code, *row))
-    for row in conn.execute(f"SELECT {', '.join(store.COLUMN_NAMES)} FROM qualification ORDER BY record_id"):
+    for row in store.table_rows(conn, QUALIFICATION_TABLE.name):
         yield canonical(row)
 
 
@@ -438,7 +451,7 @@ def _delta_lines(conn: sqlite3.Connection, pending: list[tuple[str, str]]) -> It
     puts: dict[str, list] = {code: [] for code in TABLES}
     for code, key in pending:
         table = TABLES[code]
-        row = conn.execute(table.select_sql(), (int(key) if code == "q" else key,)).fetchone()
+        row = store.row_by_key(conn, table.name, int(key) if code == "q" else key)
         if row is None:
             yield canonical((f"{code}-", int(key) if code == "q" else key))
         else:
@@ -475,8 +488,8 @@ def publish(paths: HubPaths, facility: str, now: datetime | None = None, full: b
 
 def _publish(paths: HubPaths, facility: str, conn: sqlite3.Connection, now: datetime, full: bool) -> Published:
     previous = int(store.get_meta(conn, "published_version") or 0)
-    pending = [(code, key) for code, key in conn.execute("SELECT code, key FROM hub_change ORDER BY code, key")]
-    records = conn.execute("SELECT count(*) FROM qualification").fetchone()[0]
+    pending = hubstore.pending_changes(conn)
+    records = store.count_records(conn)
     digest = bundle.digest_hex(get_digest(conn) or 0)
     if previous and not pending and not full:
         return Published(facility, previous, digest, records, None, False)
@@ -505,7 +518,7 @@ def _publish(paths: HubPaths, facility: str, conn: sqlite3.Connection, now: date
             os.replace(Path(tmp) / name, targets_dir / repo._file_name(target))
     unlisted = repo.publish_targets(now, new)
     with store.transaction(conn):
-        conn.execute("DELETE FROM hub_change")
+        hubstore.clear_changes(conn)
         store.set_meta(conn, "published_version", str(version))
         store.set_meta(conn, "published_at", now.isoformat())
     # Files unlisted by this publish may still be fetched by a device that read the previous
@@ -561,11 +574,11 @@ def rotate_root(paths: HubPaths, facility: str, now: datetime | None = None) -> 
 def facility_status(paths: HubPaths, facility: str) -> dict:
     conn = open_facility_store(paths, facility)
     try:
-        pending = conn.execute("SELECT count(*) FROM hub_change").fetchone()[0]
+        pending = hubstore.count_changes(conn)
         info = {
             "facility": facility,
             "database": str(store.database_path(paths.store_dir(facility))),
-            "records": conn.execute("SELECT count(*) FROM qualification").fetchone()[0],
+            "records": store.count_records(conn),
             "data_version": int(store.get_meta(conn, "published_version") or 0),
             "published_at": store.get_meta(conn, "published_at"),
             "pending_changes": pending,

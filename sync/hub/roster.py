@@ -22,7 +22,7 @@ from madoguchi.edge import store
 from madoguchi.edge.verdict import OnlineAnswer
 from madoguchi.sync.hub import ingest
 from madoguchi.sync.hub import repository as hub
-from madoguchi.sync.hub import store as hub_store
+from madoguchi.sync.hub import store as hubstore
 from madoguchi.sync.hub.repository import HubPaths
 from madoguchi.sync.hub.upstream.base import NumbersQuery, Upstream, UpstreamError
 from madoguchi.sync.tables import QUALIFICATION_TABLE
@@ -55,17 +55,67 @@ def remember(paths: HubPaths, facility: str, answers: Iterable[OnlineAnswer]) ->
     try:
         ingest.name_insurers(conn, ingest.insurer_names(records))
         with store.transaction(conn):
-            current = {}
-            ids = list(rows)
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                current |= {r[0]: tuple(r) for r in conn.execute(
-                    f"SELECT {', '.join(store.COLUMN_NAMES)} FROM qualification WHERE record_id IN "
-                    f"({', '.join('?' * len(chunk))})", chunk)}
+            current = {r[0]: tuple(r) for r in store.rows_by_key(conn, QUALIFICATION_TABLE.name, list(rows))}
             changed = [row for key, row in rows.items() if current.get(key) != tuple(row)]
             return hub.change(conn, QUALIFICATION_TABLE, changed, []) if changed else 0
     finally:
         conn.close()
+
+
+class LiveAnswers:
+    """The live answers the API gives, put into the facilities' rosters in batches: one
+    transaction per facility every `interval` seconds at most, not one (and its fsync) per check.
+    Short batches: a batch holds the GIL while it hashes its rows, delaying the requests meanwhile.
+    Each record keeps its newest answer, so the next bundle still tells every device how fresh
+    each record is. Answers not yet written when the process dies are lost to the roster only
+    (the devices have them; the nightly pre-check asks again). The writer thread starts with the
+    first answer, so that a forked API worker runs its own."""
+
+    def __init__(self, paths: HubPaths, interval: float = 0.25) -> None:
+        self.paths, self.interval = paths, interval
+        self._pending: dict[str, list[OnlineAnswer]] = {}
+        self._lock = threading.Lock()
+        self._writing = threading.Lock()  # one batch at a time: an older one never lands last
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def add(self, facility: str, answer: OnlineAnswer) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._pending.setdefault(facility, []).append(answer)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="roster-writer", daemon=True)
+                self._thread.start()
+
+    def flush(self) -> int:
+        """Write what is pending now; returns the roster rows changed."""
+        changed = 0
+        with self._writing:
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            for facility, answers in pending.items():
+                try:
+                    changed += remember(self.paths, facility, answers)
+                except Exception:  # noqa: BLE001 - the devices have their answers: log, keep serving
+                    log.exception("could not store %d live answers in %s's roster", len(answers), facility)
+        return changed
+
+    def close(self) -> None:
+        """Write what is pending and stop the writer."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout=30)
+        self.flush()
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.interval)
+            self.flush()
 
 
 def roster_queries(paths: HubPaths, facility: str) -> list[NumbersQuery]:
@@ -73,15 +123,11 @@ def roster_queries(paths: HubPaths, facility: str) -> list[NumbersQuery]:
     of the レセコン's roster (`madoguchi hub import roster.csv`) by the numbers it knows."""
     conn = hub.open_facility_store(paths, facility)
     try:
-        listed = hub_store.roster_numbers(conn)
-        rows = conn.execute(
-            "SELECT insurer_number, symbol, number, branch, birth_date, patient_id FROM qualification q "
-            "WHERE qualification_date = (SELECT max(qualification_date) FROM qualification p "
-            "WHERE p.patient_id = q.patient_id) GROUP BY patient_id ORDER BY patient_id").fetchall()
+        listed = hubstore.roster_numbers(conn)
+        rows = hubstore.latest_numbers(conn)
     finally:
         conn.close()
-    return ([NumbersQuery(i, s, n, date.fromisoformat(b), br, pid) for i, s, n, br, b, pid in rows]
-            + [NumbersQuery(i, s, n, b, br, pid) for i, s, n, br, b, pid in listed])
+    return [NumbersQuery(i, s, n, b, br, pid) for i, s, n, br, b, pid in rows + listed]
 
 
 def read_scheduled(path: Path) -> tuple[list[NumbersQuery], int]:
@@ -176,7 +222,6 @@ def _by_facility(paths: HubPaths, answers: list[OnlineAnswer]) -> dict[str, list
 def _knows(paths: HubPaths, facility: str, patient_ids: set[str]) -> bool:
     conn = hub.open_facility_store(paths, facility)
     try:
-        return conn.execute(f"SELECT 1 FROM qualification WHERE patient_id IN ({', '.join('?' * len(patient_ids))}) "
-                            "LIMIT 1", sorted(patient_ids)).fetchone() is not None
+        return hubstore.knows_patients(conn, patient_ids)
     finally:
         conn.close()

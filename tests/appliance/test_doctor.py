@@ -13,8 +13,16 @@ from madoguchi.edge import store
 from madoguchi.edge.config import Config
 from madoguchi.sync.device.client import init_device, sync_once
 
-from madoguchi.cli.doctor import metadata_check, run_checks, sync_checks
-from madoguchi.ops.doctor import Status, cache_checks, clock_check, disk_check, scanner_check
+from madoguchi.ops.doctor import (
+    Status,
+    cache_checks,
+    clock_check,
+    disk_check,
+    metadata_check,
+    run_checks,
+    scanner_check,
+    sync_checks,
+)
 from tests.appliance.conftest import madoguchi_env
 from tests.conftest import NOW
 

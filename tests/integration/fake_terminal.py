@@ -22,7 +22,7 @@ from madoguchi.edge.model import QualificationRecord
 from madoguchi.edge.verdict import CheckRequest, Method, OnlineAnswer
 from madoguchi.sim.national import NationalSystem
 
-PREFIXES = ("OQSsiquc01req_", "OQSmuquc01req_", "OQSmuquc02req_")
+PREFIXES = ("OQSsiquc01req_", "OQSmuquc01req_", "OQSmuquc02req_", "OQSsiimm01req_")
 ENTITY_BOMB = (b'<?xml version="1.0"?>\n<!DOCTYPE XmlMsg [<!ENTITY a "aaaaaaaaaa">'
                + b"".join(b'<!ENTITY %s "%s">' % (bytes([98 + i]), (b"&" + bytes([97 + i]) + b";") * 10)
                           for i in range(8))
@@ -48,6 +48,9 @@ class FakeTerminal(threading.Thread):
         self.processing_rounds = 0  # batch downloads answered "still processing" before the result
         self.seen: list[dict] = []  # every request read: its name and fields as written
         self._batches: dict[str, list[dict]] = {}
+        # 照会番号 registered (insurer, symbol, number, branch → number); None: every patient is
+        # registered under its own patient id, as at a facility that registered them long ago.
+        self.references: dict[tuple, str] | None = None
         self._stop_event = threading.Event()
         self._faces = 0
 
@@ -83,6 +86,16 @@ class FakeTerminal(threading.Thread):
                           "reception": root.findtext("MessageBody/ReceptionNumber")})
         if name.startswith("OQSsiquc01req_"):
             response = self.single_response(infos[0])
+        elif name.startswith("OQSsiimm01req_"):
+            info = {e.tag: e.text or "" for e in root.find("MessageBody/ReferenceNumberRegistrationInfo")}
+            self.seen[-1]["registration"] = info
+            if self.references is None:
+                self.references = {}
+            self.references[(info["InsurerNumber"].strip(), info.get("InsuredCardSymbol", ""),
+                             info["InsuredIdentificationNumber"], info.get("InsuredBranchNumber", ""))] = \
+                info["ReferenceNumber"]
+            response = self._xml(self._header(SegmentOfResult="1"),
+                                 [("ProcessingResultStatus", "1"), ("ReferenceNumber", info["ReferenceNumber"])])
         elif name.startswith("OQSmuquc01req_"):
             reception = f"R{len(self._batches) + 1:09d}"
             self._batches[reception] = infos
@@ -123,7 +136,7 @@ class FakeTerminal(threading.Thread):
     def single_response(self, info: dict, reference_classification: str = "2") -> bytes:
         answer = self.answer_numbers(info)
         body = [("ProcessingResultStatus", "1"), ("QualificationValidity", str(int(answer.validity))),
-                ("ResultList", [("ResultOfQualificationConfirmation", _result(r)) for r in answer.records])]
+                ("ResultList", [("ResultOfQualificationConfirmation", self._result(r)) for r in answer.records])]
         return self._xml(self._header(ReferenceClassification=reference_classification, SegmentOfResult="1"), body)
 
     def _batch_result(self, reception: str) -> bytes:
@@ -133,10 +146,11 @@ class FakeTerminal(threading.Thread):
         units = []
         for info in self._batches.get(reception, []):
             answer = self.answer_numbers(info)
-            unit = [("QualificationConfirmSearchInfo", [(k, v) for k, v in info.items() if k != "ReferenceNumber"]),
+            # As OQSDrug2's and the SmartKarte-style batch models have it: the request echoed
+            # (with its ArbitraryIdentifier), then the result with the 照会番号 inside it.
+            unit = [("QualificationConfirmSearchInfo", list(info.items())),
                     ("ProcessingResultStatus", "1"), ("QualificationValidity", str(int(answer.validity)))]
-            unit += [("ResultOfQualificationConfirmation", _result(r)) for r in answer.records[:1]]
-            unit.append(("ReferenceNumber", info.get("ReferenceNumber", "")))
+            unit += [("ResultOfQualificationConfirmation", self._result(r)) for r in answer.records[:1]]
             units.append(("BulkConfirmUnit", unit))
         return self._xml(self._header(SegmentOfResult="1", ReceptionNumber=reception,
                                       NumberOfProcessingResult=str(len(units))), units)
@@ -150,7 +164,7 @@ class FakeTerminal(threading.Thread):
         else:
             answer = self.national.answer(CheckRequest(Method.PATIENT_ID, patient_id=patient_id))
         body = [("ProcessingResultStatus", "1"), ("QualificationValidity", str(int(answer.validity))),
-                ("ResultList", [("ResultOfQualificationConfirmation", _result(r)) for r in answer.records[:1]])]
+                ("ResultList", [("ResultOfQualificationConfirmation", self._result(r)) for r in answer.records[:1]])]
         return self.write_face(self._xml(self._header(ReferenceClassification="1", SegmentOfResult="1"), body))
 
     def write_face(self, data: bytes) -> Path:
@@ -160,6 +174,11 @@ class FakeTerminal(threading.Thread):
         return path
 
     # ---- XML -------------------------------------------------------------------------------
+
+    def _result(self, r: QualificationRecord) -> list[tuple]:
+        if self.references is None:
+            return _result(r, r.patient_id)
+        return _result(r, self.references.get((r.insurer_number, r.symbol, r.number, r.branch), ""))
 
     def _header(self, **fields: str) -> list[tuple]:
         now = self.national.clock().astimezone(JST)
@@ -193,7 +212,7 @@ def _day(value) -> str:
     return value.strftime("%Y%m%d")
 
 
-def _result(r: QualificationRecord) -> list[tuple]:
+def _result(r: QualificationRecord, reference: str) -> list[tuple]:
     """A record as ResultOfQualificationConfirmation elements (optional ones left out when empty)."""
     fields: list[tuple] = [("InsuredCardClassification", r.card_classification or "01"),
                            ("InsurerNumber", r.insurer_number.rjust(8))]
@@ -204,11 +223,12 @@ def _result(r: QualificationRecord) -> list[tuple]:
         fields.append(("InsuredBranchNumber", r.branch))
     fields += [("PersonalFamilyClassification", str(r.personal_family)), ("Name", r.name),
                ("NameKana", r.name_kana), ("Sex1", str(r.sex)), ("Birthdate", _day(r.birth_date))]
-    if r.address and not r.nondisclosure:
+    if r.address:
         fields.append(("Address", r.address))
         if r.post_number:
             fields.append(("PostNumber", r.post_number))
-    fields.append(("QualificationDate", _day(r.qualification_date)))
+    if r.qualification_date:
+        fields.append(("QualificationDate", _day(r.qualification_date)))
     if r.disqualification_date:
         fields.append(("DisqualificationDate", _day(r.disqualification_date)))
         fields.append(("ReasonOfLoss", "01" if r.loss_reason == "死亡" else "99"))
@@ -228,16 +248,27 @@ def _result(r: QualificationRecord) -> list[tuple]:
         if r.elderly_valid_until:
             elderly.insert(1, ("ElderlyRecipientValidEndDate", _day(r.elderly_valid_until)))
         fields.append(("ElderlyRecipientCertificateInfo", elderly))
+    if r.consent_limit:
+        fields.append(("LimitApplicationCertificateRelatedConsFlg", r.consent_limit))
     if r.limit_class:
-        fields.append(("LimitApplicationCertificateRelatedConsFlg", "1"))
-        fields.append(("LimitApplicationCertificateRelatedInfo",
-                       [("LimitApplicationCertificateClassification", "01"),
-                        ("LimitApplicationCertificateClassificationFlag", r.limit_class)]))
-    if r.specific_diseases:
+        limit = [("LimitApplicationCertificateClassification", r.limit_certificate or "01"),
+                 ("LimitApplicationCertificateClassificationFlag", r.limit_class)]
+        if r.limit_valid_from:
+            limit.append(("LimitApplicationCertificateValidStartDate", _day(r.limit_valid_from)))
+        if r.limit_valid_until:
+            limit.append(("LimitApplicationCertificateValidEndDate", _day(r.limit_valid_until)))
+        fields.append(("LimitApplicationCertificateRelatedInfo", limit))
+    if r.specific_disease_certificates:
         fields.append(("SpecificDiseasesCertificateList",
                        [("SpecificDiseasesCertificateInfo",
-                         [("SpecificDiseasesDiseaseCategory", DISEASE_CODES.get(d, "1"))])
-                        for d in r.specific_diseases]))
-    if r.patient_id:
-        fields.append(("ReferenceNumber", r.patient_id))
+                         [("SpecificDiseasesDiseaseCategory", DISEASE_CODES.get(c.disease, "1"))]
+                         + ([("SpecificDiseasesValidStartDate", _day(c.valid_from))] if c.valid_from else [])
+                         + ([("SpecificDiseasesSelfPay", str(c.self_pay_yen))] if c.self_pay_yen else []))
+                        for c in r.specific_disease_certificates]))
+    if r.consent_medication:
+        fields.append(("PharmacistsInfoConsFlg", r.consent_medication))
+    if reference:
+        fields.append(("ReferenceNumber", reference))
+    if r.prescription_issue:  # as the SmartKarte-style serializer places it: last in the result
+        fields.append(("PrescriptionIssueSelect", r.prescription_issue))
     return fields

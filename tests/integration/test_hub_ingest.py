@@ -12,6 +12,7 @@ from madoguchi.sim.national import NationalSystem
 from madoguchi.sim.simulator import SimulatedUpstream
 from madoguchi.sync.hub import ingest, roster
 from madoguchi.sync.hub import repository as hub
+from madoguchi.sync.hub import store as hubstore
 
 from tests.integration.test_sync_support import FACILITY, NOW, TODAY, world  # noqa: F401 - fixture
 
@@ -59,8 +60,7 @@ def test_a_roster_with_bad_lines_is_refused_whole_naming_lines_and_fields(world,
     assert "line 3: insurer_number:" in message and "line 4: patient_id: 診察券番号 appears twice" in message
     assert "line 5: insurer_number:" in message and "nothing imported" in message
     assert bad["name_kana"] not in message  # lines are named, personal data is not echoed
-    assert hub.open_facility_store(world.paths, FACILITY).execute(
-        "SELECT count(*) FROM sqlite_master WHERE name = 'roster_patient'").fetchone()[0] == 0
+    assert hubstore.roster_numbers(hub.open_facility_store(world.paths, FACILITY)) == []
 
 
 def test_a_roster_without_its_column_names_says_which_are_missing(world, tmp_path):
@@ -89,3 +89,17 @@ def test_hub_insurers_are_only_those_the_records_name(world):
     insurers = dict(world.hub_conn().execute("SELECT insurer_number, name FROM insurer"))
     records = {(n, m) for n, m in world.hub_conn().execute("SELECT DISTINCT insurer_number, insurer_name FROM qualification")}
     assert named <= set(insurers) and set(insurers.items()) == records
+
+
+def test_hub_import_and_hub_insurers_on_the_command_line(tmp_path):
+    from madoguchi.cli import main
+
+    people = newcomers(2)
+    roster_csv, master = tmp_path / "roster.csv", tmp_path / "insurers.csv"
+    roster_csv.write_text(HEADER + "".join(roster_line(f"P{i}", r) for i, r in enumerate(people)), encoding="utf-8")
+    master.write_text("保険者番号,保険者名\n06139992,テスト健康保険組合\n", encoding="utf-8")
+    base = ["--data-dir", str(tmp_path / "hubdata")]
+    assert main([*base, "hub", "import", str(roster_csv), "--facility", "clinic-b", "--json"]) == 0
+    assert main([*base, "hub", "insurers", str(master), "--facility", "clinic-b", "--json"]) == 0
+    master.write_text("保険者番号,保険者名\n0613999,短い\n", encoding="utf-8")
+    assert main([*base, "hub", "insurers", str(master), "--facility", "clinic-b"]) == 2

@@ -17,12 +17,13 @@ from madoguchi.edge import store
 from madoguchi.edge.config import JST, Policy
 from madoguchi.edge.desk import run_check
 from madoguchi.edge.model import DocumentKind
-from madoguchi.edge.reconcile import list_followups
+from madoguchi.edge.store import list_followups
 from madoguchi.edge.verdict import CheckRequest, Declaration, Method, OnlineUnavailable
 from madoguchi.sim.national import NationalSystem
 from madoguchi.sim.population import load_population
 from madoguchi.sim.simulator import SimulatedUpstream
 from madoguchi.sync.device.upload import upload_outbox
+from madoguchi.sync.hub import store as hubstore
 from madoguchi.sync.hub.reconciliation import parse_entries, recheck_uploaded
 
 from tests.unit.test_verdict import by_numbers
@@ -65,7 +66,7 @@ def test_a_month_of_checks_with_two_outages(tmp_path):
     national.add_outage(*UPSTREAM_CUT)
     upstream = SimulatedUpstream(national)
     device = store.open_database(tmp_path / "device", create=True)
-    hub = store.open_database(tmp_path / "hub", create=True)
+    hub = hubstore.open_facility_store(tmp_path / "hub", create=True)
     load_population(hub, records, START, clock.now)
     rng = random.Random(11)
     losses: dict[str, date] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from madoguchi.edge.config import Policy
 from madoguchi.edge.desk import run_check
@@ -14,6 +14,7 @@ from madoguchi.sim import population
 from madoguchi.sim.national import NationalSystem
 from madoguchi.sim.simulator import SimulatedUpstream
 from madoguchi.sync.hub import roster
+from madoguchi.sync.hub.upstream.base import NumbersQuery
 
 from tests.integration.test_sync_support import FACILITY, NOW, TODAY, world  # noqa: F401 - fixture
 
@@ -87,3 +88,27 @@ def test_reader_pushes_reach_the_roster_and_the_device(world):
     assert check_later(world, world.sample).outcome.value == "ok"
     other = json.loads(json.dumps(population.samples(300, 1, TODAY, NOW)["family_member"]))
     assert check_later(world, other).outcome.value == "confirm"  # not pushed: still 4 days old
+
+
+def test_live_answers_reach_the_roster_in_one_batch_the_newest_kept(world):
+    s = world.sample
+    query = NumbersQuery(s["insurer_number"], s["symbol"], s["number"], date.fromisoformat(s["birth_date"]),
+                         s["branch"], "")
+    first, second = (SimulatedUpstream(national_on(NOW + timedelta(hours=h))).check(query, 5) for h in (1, 2))
+    record_id = second.records[0].record_id
+    live = roster.LiveAnswers(world.paths, interval=3600)  # no timed batch in this test: close() writes it
+    conn = world.hub_conn()
+    as_of = lambda: conn.execute("SELECT as_of FROM qualification WHERE record_id = ?",  # noqa: E731
+                                 (record_id,)).fetchone()[0]
+    before = as_of()
+    live.add(FACILITY, first)
+    live.add(FACILITY, second)
+    assert as_of() == before  # not one write per check
+    live.close()
+    assert datetime.fromisoformat(as_of()) == second.records[0].as_of  # the newest answer, not the first
+    assert conn.execute("SELECT count(*) FROM hub_change WHERE code = 'q' AND key = ?",
+                        (str(record_id),)).fetchone()[0] == 1  # noted for the next bundle: devices learn it
+    live.add(FACILITY, first)  # after close: dropped, never written behind the newer one
+    live.flush()
+    assert datetime.fromisoformat(as_of()) == second.records[0].as_of
+    conn.close()

@@ -13,6 +13,7 @@ from datetime import date
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.model import DocumentKind, Validity
 from madoguchi.edge.verdict import CheckRequest, Method, Outcome, Source, decide
@@ -81,7 +82,7 @@ def test_valid_patient_round_trip(adapter, terminal, share, population_samples):
     assert record.copay_percent in (10, 20, 30) and record.address and not record.nondisclosure
     assert answer.as_of == NOW
     request = terminal.seen[0]
-    assert request["header"]["CharacterCodeIdentifier"] == "1"
+    assert "CharacterCodeIdentifier" not in request["header"]  # real request templates have none
     assert request["name"] == f"OQSsiquc01req_{request['header']['ArbitraryFileIdentifier']}.xml"
     assert leftovers(share) == [] and quarantined(adapter) == []
 
@@ -107,10 +108,11 @@ def test_several_match_without_branch(adapter, national, population_samples):
     assert adapter.check(query(sample), TIMEOUT).validity == Validity.VALID  # the 枝番 settles it
 
 
-def test_nondisclosure_has_no_address(adapter, population_samples):
+def test_a_record_without_an_address_is_not_called_nondisclosure(adapter, population_samples):
+    # The terminal's layout has no 不開示 element: a missing Address is only a missing address.
     answer = adapter.check(query(population_samples["nondisclosure"]), TIMEOUT)
     assert answer.validity == Validity.VALID
-    assert answer.records[0].nondisclosure and answer.records[0].address is None
+    assert answer.records[0].address is None and not answer.records[0].nondisclosure
 
 
 def test_elderly_and_kouki_fields(adapter, population_samples):
@@ -135,7 +137,8 @@ def test_encodings(share, tmp_path, national, population_samples, ours, theirs):
         adapter = FileTerminal(share, tmp_path / "q", "1312345678", encoding=ours, clock=lambda: NOW)
         answer = adapter.check(query(sample), TIMEOUT)
     assert answer.records[0].name == sample["name"]
-    assert fake.seen[0]["header"]["CharacterCodeIdentifier"] == ("0" if ours == "utf-8" else "1")
+    assert fake.seen[0]["header"] == {k: fake.seen[0]["header"][k] for k in (
+        "QualificationConfirmationDate", "MedicalInstitutionCode", "ArbitraryFileIdentifier")}
 
 
 # ---- the batch's two steps ---------------------------------------------------------------------
@@ -143,14 +146,33 @@ def test_encodings(share, tmp_path, national, population_samples, ours, theirs):
 def test_batch_two_steps(adapter, terminal, population_samples):
     kinds = ["valid", "lost", "not_found", "family_member", "kouki"]
     queries = [query(population_samples[k], reference=f"P{i:03d}") for i, k in enumerate(kinds)]
+    terminal.references = {}  # nobody registered yet
     terminal.processing_rounds = 2
     answers = adapter.batch_check(queries, TIMEOUT)
     assert [a.validity for a in answers] == [Validity.VALID, Validity.INVALID, Validity.NOT_FOUND,
                                              Validity.VALID, Validity.VALID]
-    assert answers[0].records[0].patient_id == "P000"  # the 照会番号 sent with the batch
+    assert answers[0].records[0].patient_id == "P000"  # matched to its query by ArbitraryIdentifier
     names = [s["name"][:14] for s in terminal.seen]
-    assert names == ["OQSmuquc01req_"] + ["OQSmuquc02req_"] * 3
+    assert names == ["OQSmuquc01req_"] + ["OQSmuquc02req_"] * 3 + ["OQSsiimm01req_"] * 3
     assert terminal.seen[1]["reception"] == terminal.seen[3]["reception"] == "R000000001"
+    upload = terminal.seen[0]["infos"]
+    assert [i["ArbitraryIdentifier"] for i in upload] == ["1", "2", "3", "4", "5"]
+    assert all("ReferenceNumber" not in i for i in upload)  # 照会番号 is registered apart
+    # The valid ones got their 照会番号 registered under the numbers of the answer ...
+    assert [s["registration"]["ReferenceNumber"] for s in terminal.seen[4:]] == ["P000", "P003", "P004"]
+    # ... so that the reader's next push names our patient.
+    terminal.push_face(patient_id=population_samples["valid"]["patient_id"])
+    assert adapter.pushes(TIMEOUT)[0].records[0].patient_id == "P000"
+    # Registered people are not registered again.
+    terminal.seen.clear()
+    adapter.batch_check(queries[:1], TIMEOUT)
+    assert [s["name"][:14] for s in terminal.seen] == ["OQSmuquc01req_", "OQSmuquc02req_"]
+
+
+def test_a_registration_the_terminal_refuses_is_reported(adapter, terminal, population_samples):
+    terminal.mode = "error"
+    with pytest.raises(TerminalRefused):
+        adapter.register_reference(query(population_samples["valid"], reference="P1"), TIMEOUT)
 
 
 def test_batch_still_processing_can_be_downloaded_later(adapter, terminal, population_samples):
@@ -331,7 +353,7 @@ def test_the_check_and_pushes_commands(share, tmp_path, terminal, population_sam
                    "--number", sample["number"], "--branch", sample["branch"], "--birth", sample["birth_date"])
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
-    assert answer["validity"] == 1 and answer["records"][0]["nondisclosure"] is True
+    assert answer["validity"] == 1 and answer["records"][0]["address"] is None
     terminal.mode = "silent"
     done = run_cli("check", *common, "--timeout", "0.2", "--insurer", sample["insurer_number"],
                    "--number", sample["number"], "--birth", sample["birth_date"])
@@ -379,10 +401,28 @@ def test_the_desk_decides_through_the_terminal(adapter, terminal, populated, pop
     request = CheckRequest(Method.NUMBERS, DocumentKind.ELIGIBILITY_CERTIFICATE, sample["insurer_number"],
                            sample["symbol"], sample["number"], sample["branch"],
                            date.fromisoformat(sample["birth_date"]))
-    verdict = decide(request, conn, Policy(), NOW, online_source(adapter))
+    verdict = decide(request, store.Lookup(conn), Policy(), NOW, online_source(adapter))
     assert (verdict.source, verdict.outcome, verdict.validity) == (Source.ONLINE, Outcome.NG, Validity.INVALID)
     terminal.mode = "hostile"
-    verdict = decide(request, conn, Policy(), NOW, online_source(adapter))
+    verdict = decide(request, store.Lookup(conn), Policy(), NOW, online_source(adapter))
     assert verdict.source == Source.CACHE  # a bad answer counts as no answer
     card = CheckRequest(Method.CARD, card_link="card-link-1")
-    assert decide(card, conn, Policy(), NOW, online_source(adapter)).source == Source.CACHE
+    assert decide(card, store.Lookup(conn), Policy(), NOW, online_source(adapter)).source == Source.CACHE
+
+
+def test_newer_result_fields_round_trip(adapter, population_records):
+    # The simulator's records carry 処方箋発行形態, the 限度額 certificate with its dates and consent
+    # flags; the fake terminal writes them as the public clients place them (tests/unit/
+    # test_upstream_xml_sources.py) and the adapter reads them back.
+    def current(r: dict) -> bool:
+        return r["registered_on"] <= TODAY.isoformat() and r["disqualification_date"] is None
+
+    limited = next(r for r in population_records if current(r) and r.get("limit_certificate")
+                   and r.get("prescription_issue"))
+    record = adapter.check(query(limited), TIMEOUT).records[0]
+    assert (record.limit_class, record.limit_certificate) == (limited["limit_class"], limited["limit_certificate"])
+    assert record.limit_valid_until == date.fromisoformat(limited["limit_valid_until"])
+    assert (record.prescription_issue, record.consent_limit) == (limited["prescription_issue"], limited["consent_limit"])
+    plain = next(r for r in population_records if current(r) and not r.get("prescription_issue"))
+    record = adapter.check(query(plain), TIMEOUT).records[0]
+    assert (record.prescription_issue, record.consent_limit, record.limit_certificate) == ("", "", "")

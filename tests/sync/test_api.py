@@ -16,7 +16,9 @@ from datetime import date, timedelta
 import pytest
 import requests
 from madoguchi.edge import store
-from madoguchi.edge.config import Policy
+from madoguchi.edge.card import CardSession
+from madoguchi.edge.card.transport import InProcessReader
+from madoguchi.edge.config import Config, Policy
 from madoguchi.edge.desk import run_check
 from madoguchi.edge.model import DocumentKind, Validity
 from madoguchi.edge.verdict import CheckRequest, Method, OnlineUnavailable, Outcome, Source
@@ -32,6 +34,7 @@ from madoguchi.sync.tables import get_digest
 
 from tests.conftest import NOW, TODAY
 from tests.sync.conftest import FACILITY
+from tests.unit import card_helpers
 
 POLICY = Policy(online_budget_seconds=1.5)
 
@@ -185,6 +188,27 @@ def test_the_check_command_asks_the_hub_when_enrolled(hub_api, desk, device, pop
     hub_api.national.cut()
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["source"] == "cache"
+
+
+def test_the_card_check_asks_the_hub_when_enrolled(hub_api, desk, device, population_samples):
+    """`check --card` decides like every other way of checking: live from the hub when enrolled."""
+    from madoguchi.cli.card import check_holder
+
+    conn, _ = desk
+    reader = InProcessReader()
+    reader.insert(card_helpers.card())
+    session = CardSession(reader.open(5), card_helpers.anchors())
+    try:
+        proof = session.prove_holder("1234")
+    finally:
+        session.close()
+    sample = population_samples["valid"]
+    hub_api.national.link_card(store.card_link_for(conn, proof.certificate_der), sample["patient_id"])
+    config = Config(device)
+    verdict = check_holder(config, conn, proof).verdict.to_json()
+    assert verdict["source"] == "online" and verdict["record"]["patient_id"] == sample["patient_id"]
+    hub_api.national.cut()
+    assert check_holder(config, conn, proof).verdict.to_json()["source"] == "cache"
 
 
 def test_the_hub_can_ask_the_simulator_over_http(hub_api, desk, device, population_records, population_samples):

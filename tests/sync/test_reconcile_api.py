@@ -15,7 +15,7 @@ import requests
 from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.desk import run_check
-from madoguchi.edge.reconcile import list_followups
+from madoguchi.edge.store import list_followups
 from madoguchi.sync.device.client import load_device_config, sync_once
 from madoguchi.sync.device.hubclient import HubClient
 from madoguchi.sync.device.upload import upload_outbox
@@ -108,8 +108,7 @@ def test_kill_9_during_upload_reconciles_each_entry_exactly_once(hub_api, device
 def test_doctor_checks_the_hub_api_over_mtls(hub_api, device, tmp_path):
     from madoguchi.sync.device.hubclient import load_enrollment
 
-    from madoguchi.cli.doctor import api_check
-    from madoguchi.ops.doctor import Status
+    from madoguchi.ops.doctor import Status, api_check
 
     assert api_check(device).status == Status.OK
     assert api_check(tmp_path / "never-enrolled").status == Status.WARN

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
@@ -47,3 +48,18 @@ def plain(widget, width: int = 100) -> str:
     console = Console(width=width, record=True, file=io.StringIO())
     console.print(widget.content)
     return console.export_text()
+
+
+def staff_notes(app: DeskApp) -> str:
+    """What the desk told staff in notifications (the PIN screen's text is the patient's)."""
+    return "\n".join(n.message for n in app._notifications if n.title == "職員の方へ")
+
+
+async def wait_until(pilot, condition, what: str, timeout: float = 30.0) -> None:
+    """Wait for `condition()` while the app runs: for things a timer or a thread brings, with a
+    deadline far beyond any machine's speed (nothing is asserted about how fast)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, f"not within {timeout} s: {what}"
+        await pilot.pause(0.05)

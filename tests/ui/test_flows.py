@@ -14,7 +14,7 @@ from madoguchi.tui.screens.numbers import NumbersScreen, insurer_feedback
 from madoguchi.tui.screens.result import ResultScreen
 from textual.widgets import DataTable, Input, Static
 
-from tests.ui.conftest import SIZE, plain, settle
+from tests.ui.conftest import SIZE, plain, settle, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -74,7 +74,7 @@ async def test_numbers_check_online_is_ok(desk, collected):
         verdict = ready[0].result.verdict
         assert verdict.outcome == Outcome.OK and verdict.source == Source.ONLINE
         assert isinstance(desk.screen, ResultScreen)
-        assert str(desk.screen.query_one("#verdict-band", Static).content) == "確認OK"
+        assert str(desk.screen.query_one("#verdict-band", Static).content) == "〇  確認OK"
         await pilot.press("enter")
         assert isinstance(desk.screen, IdleScreen)
 
@@ -101,7 +101,7 @@ async def test_lost_qualification_is_ng_with_next_steps(desk, collected):
         await settle(pilot, desk)
         verdict = collected.of(messages.VerdictReady)[0].result.verdict
         assert verdict.outcome == Outcome.NG
-        assert str(desk.screen.query_one("#verdict-band", Static).content) == "資格なし／無効"
+        assert str(desk.screen.query_one("#verdict-band", Static).content) == "✕  資格なし／無効"
         assert "申立書" in plain(desk.screen.query_one("#verdict-details Static"))
 
 
@@ -113,7 +113,7 @@ async def test_offline_stale_data_needs_confirmation_then_followup(desk, collect
         await settle(pilot, desk)
         verdict = collected.of(messages.VerdictReady)[0].result.verdict
         assert verdict.outcome == Outcome.CONFIRM and verdict.source == Source.CACHE
-        assert str(desk.screen.query_one("#verdict-band", Static).content) == "要確認"
+        assert str(desk.screen.query_one("#verdict-band", Static).content) == "？  要確認"
         assert "オフライン" in plain(desk.screen.query_one("#verdict-details Static"))
         assert not collected.of(messages.StatusUpdated)[-1].status.online
         # The network returns (F9, then the menu entry): reconciliation writes a 要対応 item.
@@ -191,7 +191,7 @@ async def test_today_log_is_searchable_by_kana_and_time(desk, collected):
         assert desk.screen.query_one(DataTable).row_count == 0
 
 
-async def test_a_hung_check_shows_a_spinner_then_the_fallback(tmp_path, collected):
+async def test_a_hung_check_times_out_to_the_fallback(tmp_path, collected):
     from madoguchi.edge.config import Policy
     from madoguchi.sim.desk import demo_app
 
@@ -201,10 +201,10 @@ async def test_a_hung_check_shows_a_spinner_then_the_fallback(tmp_path, collecte
     desk.check_margin = 0.3
     async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
         await type_numbers(pilot, desk, person(desk, "valid"))
-        with desk.service._lock:  # the database hangs
+        with desk.service._lock:  # the database hangs until the lock is let go: no race
             await pilot.press("enter")
-            assert desk.screen.query("LoadingIndicator")
-            await pilot.pause(0.7)
+            assert isinstance(desk.screen, ResultScreen) and desk.screen.verdict is None
+            await wait_until(pilot, lambda: desk.screen.query("#result-failure"), "the fallback")
             assert "応答がありません" in str(desk.screen.query_one("#result-failure", Static).content)
             assert desk.is_running
         await settle(pilot, desk)
@@ -228,39 +228,71 @@ async def test_bindings_can_be_moved_by_id(tmp_path):
         assert isinstance(production.screen, NumbersScreen)
 
 
-async def test_a_hung_online_source_shows_a_spinner_then_the_fallback(tmp_path, collected):
-    """A real slow source: it blocks its worker thread far beyond the budget."""
+def held_source():
+    """An online source that answers only when the test lets it (no race against a budget):
+    (source, asked, release, budgets it was given)."""
     import threading
 
-    from madoguchi.edge.config import Policy
     from madoguchi.edge.verdict import OnlineUnavailable
+
+    asked, released, budgets = threading.Event(), threading.Event(), []
+
+    def source(request, budget):
+        budgets.append(budget)
+        asked.set()
+        released.wait()  # a hub that does not answer
+        raise OnlineUnavailable("no answer")
+    return source, asked, released, budgets
+
+
+def desk_with_source(tmp_path, source, margin: float):
+    from madoguchi.edge.config import Policy
     from madoguchi.sim.desk import demo_app
     from madoguchi.tui.app import DeskApp
     from madoguchi.tui.service import DeskService
 
     from tests.ui.conftest import fixed_clock
 
-    released = threading.Event()
-    calls = []
-
-    def slow_source(request, budget):
-        calls.append(budget)
-        released.wait(10)  # a hub that does not answer
-        raise OnlineUnavailable("no answer")
-
     world = demo_app(tmp_path / "data", clock=fixed_clock)
-    desk = DeskApp(DeskService(world.service.conn, Policy(online_budget_seconds=0.2), slow_source,
-                               clock=fixed_clock))
-    desk.check_margin = 0.3
-    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
-        await type_numbers(pilot, desk, person(world, "valid"))
-        await pilot.press("enter")
-        assert isinstance(desk.screen, ResultScreen) and desk.screen.query("LoadingIndicator")
-        await pilot.pause(0.7)
-        assert calls == [0.2]
-        assert "応答がありません" in str(desk.screen.query_one("#result-failure", Static).content)
-        await pilot.press("enter")  # the UI did not freeze: the next patient
-        assert isinstance(desk.screen, IdleScreen)
+    desk = DeskApp(DeskService(world.service.conn, Policy(online_budget_seconds=0.2), source, clock=fixed_clock))
+    desk.check_margin = margin
+    return world, desk
+
+
+async def test_a_spinner_shows_while_the_online_source_is_held(tmp_path, collected):
+    source, asked, released, budgets = held_source()
+    world, desk = desk_with_source(tmp_path, source, margin=3600)  # the result screen never gives up here
+    try:
+        async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+            await type_numbers(pilot, desk, person(world, "valid"))
+            await pilot.press("enter")
+            await wait_until(pilot, asked.is_set, "the online source asked")
+            assert budgets == [0.2]
+            assert isinstance(desk.screen, ResultScreen) and desk.screen.query("LoadingIndicator")
+            assert not desk.screen.query("#result-failure")
+            released.set()  # no answer: the cache decides
+            await settle(pilot, desk)
+            verdict = collected.of(messages.VerdictReady)[0].result.verdict
+            assert verdict.source == Source.CACHE
+            assert not desk.screen.query("LoadingIndicator")
+    finally:
         released.set()
-        await settle(pilot, desk)
-        assert not collected.of(messages.VerdictReady)  # the late answer is dropped
+
+
+async def test_a_hung_online_source_shows_the_fallback(tmp_path, collected):
+    source, asked, released, budgets = held_source()
+    world, desk = desk_with_source(tmp_path, source, margin=0.3)
+    try:
+        async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+            await type_numbers(pilot, desk, person(world, "valid"))
+            await pilot.press("enter")
+            await wait_until(pilot, lambda: desk.screen.query("#result-failure"), "the fallback")
+            assert asked.is_set() and budgets == [0.2]
+            assert "応答がありません" in str(desk.screen.query_one("#result-failure", Static).content)
+            await pilot.press("enter")  # the UI did not freeze: the next patient
+            assert isinstance(desk.screen, IdleScreen)
+            released.set()
+            await settle(pilot, desk)
+            assert not collected.of(messages.VerdictReady)  # the late answer is dropped
+    finally:
+        released.set()

@@ -18,7 +18,7 @@ from madoguchi.tui.screens.scan import ScanScreen
 from madoguchi.tui.service import DeskService
 from textual.widgets import Label, Static
 
-from tests.ui.conftest import SIZE, fixed_clock, settle
+from tests.ui.conftest import SIZE, fixed_clock, settle, staff_notes
 from tests.ui.test_flows import person, type_numbers
 
 pytestmark = pytest.mark.asyncio
@@ -46,7 +46,7 @@ async def test_a_fresh_install_starts_and_says_there_is_no_data(tmp_path, collec
         verdict = collected.of(messages.VerdictReady)[0].result.verdict
         assert verdict.outcome == Outcome.CONFIRM and verdict.source != Source.ONLINE
         assert isinstance(desk.screen, ResultScreen)
-        assert str(desk.screen.query_one("#verdict-band", Static).content) == "要確認"
+        assert str(desk.screen.query_one("#verdict-band", Static).content) == "？  要確認"
         # 申立 works and is kept for reconciliation.
         await pilot.press("enter", "f5", *"mihon", "tab", *"mihon tarou", "tab", *"19800101", "f10")
         await settle(pilot, desk)
@@ -65,8 +65,8 @@ async def test_a_card_before_the_first_sync_leads_to_documents(tmp_path, collect
         await pilot.press(*"1234")
         await settle(pilot, desk)
         assert not collected.of(messages.VerdictReady)
-        message = str(desk.screen.query_one("#pin-message", Static).content)
-        assert "同期待ち" in message and "書類（F3）" in message
+        assert "職員" in str(desk.screen.query_one("#pin-message", Static).content)
+        assert "同期待ち" in staff_notes(desk) and "書類（F3）" in staff_notes(desk)
         # 目視確認 reads the card without the PIN, and says the same.
         await pilot.press("f4")
         await settle(pilot, desk)

@@ -15,7 +15,7 @@ from madoguchi.tui.screens.scan import ScanScreen
 from textual import events
 from textual.widgets import Input, Label, Select, Static
 
-from tests.ui.conftest import SIZE, plain, settle
+from tests.ui.conftest import SIZE, plain, settle, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -32,7 +32,9 @@ async def test_prescription_scan_is_shown_then_checked(desk, collected):
         await pilot.press("f10")
         await settle(pilot, desk)
         ready = collected.of(messages.VerdictReady)[0]
-        assert ready.request.method == Method.QR and ready.result.verdict.outcome == Outcome.OK
+        # A prescription finds the patient but is not a document: the verdict asks for one.
+        assert ready.request.method == Method.QR and ready.result.verdict.outcome == Outcome.CONFIRM
+        assert ready.result.verdict.reason == "document_needed"
         assert isinstance(desk.screen, ResultScreen)
 
 
@@ -43,7 +45,7 @@ async def test_my_number_is_refused_and_not_kept(desk, collected):
         await settle(pilot, desk)
         screen = desk.screen
         assert isinstance(screen, ScanScreen) and screen.result is None
-        assert str(screen.query_one("#scan-kind", Static).content) == "マイナンバー"
+        assert str(screen.query_one("#scan-kind", Static).content) == "読み取り不可：マイナンバー"
         assert "保存はできません" in str(screen.query_one("#scan-message", Static).content)
         number = my_number_code().decode()
         assert all(number not in str(w.content) for w in screen.query(Static))
@@ -58,7 +60,7 @@ async def test_keyboard_wedge_burst_becomes_a_scan(desk, collected):
     async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
         for char in "00000004\r":  # a 診察券 barcode typed by a scanner: all keys at once
             desk.post_message(events.Key("enter" if char == "\r" else char, char))
-        await pilot.pause(0.2)
+        await wait_until(pilot, lambda: collected.of(messages.ScanReceived), "the scan")
         await settle(pilot, desk)
         scans = collected.of(messages.ScanReceived)
         assert [(s.payload, s.source) for s in scans] == [(b"00000004", ScanSource.WEDGE)]
@@ -78,10 +80,13 @@ async def test_typing_slowly_is_not_a_scan(desk, collected):
 
 
 async def choose_demo(pilot, app, action_id: str) -> None:
-    """F9 and the action's key in the demo menu, as the guide on the idle screen says."""
+    """F9 and the action's key in the demo menu, as the guide on the idle screen says; then
+    the scan it types (the wedge detector ends a burst after 80 ms of silence)."""
+    seen = len(app._notifications)
     await pilot.press("f9", str((([a[0] for a in app.demo.actions].index(action_id)) + 1) % 10))
     await settle(pilot, app)
-    await pilot.pause(0.2)  # the wedge detector ends a burst after 80 ms of silence
+    await wait_until(pilot, lambda: getattr(app.screen, "result", None) is not None
+                     or app.screen.query("#scan-kind.-refused") or len(app._notifications) > seen, "the scan")
     await settle(pilot, app)
 
 
@@ -99,7 +104,7 @@ async def test_demo_prescription_scan_is_typed_as_a_wedge_burst(desk, collected)
         await settle(pilot, desk)
         ready = collected.of(messages.VerdictReady)[0]
         assert ready.request.method == Method.QR and ready.request.insurer_number == person["insurer_number"]
-        assert ready.result.verdict.outcome == Outcome.OK
+        assert ready.result.verdict.reason == "document_needed"
 
 
 async def test_demo_my_number_scan_is_refused(desk, collected):
@@ -107,7 +112,7 @@ async def test_demo_my_number_scan_is_refused(desk, collected):
         await choose_demo(pilot, desk, "scan_my_number")
         screen = desk.screen
         assert isinstance(screen, ScanScreen) and screen.result is None
-        assert str(screen.query_one("#scan-kind", Static).content) == "マイナンバー"
+        assert str(screen.query_one("#scan-kind", Static).content) == "読み取り不可：マイナンバー"
         number = my_number_code().decode()
         assert all(number not in str(w.content) for w in screen.query(Static))
 

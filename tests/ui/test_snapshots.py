@@ -148,3 +148,36 @@ def test_fresh_install_without_data(snap_compare, tmp_path):
 
     desk = DeskApp(DeskService(open_or_create(tmp_path / "data"), Policy(), clock=fixed_clock))
     assert snap_compare(desk, terminal_size=SIZE, run_before=then())
+
+
+def test_documents_screen_says_what_it_reads(snap_compare, desk):
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(("f3",)))
+
+
+def test_pin_screen_in_english_with_large_text(snap_compare, desk):
+    async def insert(pilot) -> None:
+        pilot.app.demo.cards.insert("valid")
+        await settle(pilot, pilot.app)
+        await pilot.press("plus", "minus", "1", "2")
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(insert))
+
+
+def test_pin_screen_of_a_locked_card(snap_compare, desk):
+    async def insert(pilot) -> None:
+        pilot.app.demo.cards.insert("family_member", locked=True)
+        await settle(pilot, pilot.app)
+        pilot.app.clear_notifications()  # the staff toast times out: not part of the picture
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(insert))
+
+
+def test_result_of_a_visual_check(snap_compare, desk):
+    async def visual(pilot) -> None:
+        pilot.app.demo.cards.insert("valid")
+        await settle(pilot, pilot.app)
+        await pilot.press("f4")
+        await settle(pilot, pilot.app)
+        await pilot.press("f10")
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(visual))

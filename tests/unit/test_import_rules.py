@@ -37,3 +37,19 @@ def test_the_desk_loads_no_sync_and_no_simulated_world():
 
 def test_the_check_sees_a_loaded_module():
     assert "madoguchi.sim.population" in loaded_after("import madoguchi.sim.population")
+
+
+@pytest.mark.parametrize("command", ["check", "cache", "audit", "reconcile", "sync"])
+def test_commands_that_do_not_start_the_simulated_world_do_not_load_it(command):
+    loaded = loaded_after(f"from madoguchi.cli import build_parser\nbuild_parser({command!r})")
+    assert f"madoguchi.cli.{command}" in loaded
+    assert not sorted(m for m in loaded if m.startswith("madoguchi.sim"))
+
+
+@pytest.mark.parametrize("command", ["demo", "tui"])
+def test_the_desk_commands_load_no_sync_hub_or_doctor_module(command):
+    loaded = loaded_after(f"from madoguchi.cli import build_parser\nbuild_parser({command!r})")
+    assert "madoguchi.cli.desk" in loaded
+    assert not sorted(m for m in loaded if m.startswith(("madoguchi.cli.sync", "madoguchi.cli.hub",
+                                                          "madoguchi.cli.doctor", "madoguchi.ops", "madoguchi.sync",
+                                                          "madoguchi.sim")))

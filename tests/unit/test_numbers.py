@@ -112,6 +112,28 @@ def test_bad_birth_dates(text, fragment):
         parse_birth_date(text, today=date(2026, 11, 22))
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("700413", date(1970, 4, 13)),  # 2070 has not come: only one century fits
+    ("991231", date(1999, 12, 31)), ("300101", date(1930, 1, 1)),
+])
+def test_six_digits_are_yymmdd_when_one_century_fits(text, expected):
+    assert parse_birth_date(text, today=date(2026, 11, 22)) == expected
+
+
+@pytest.mark.parametrize("text", ["50.1.2", "45.4.13", "150301", "1/2/75"])
+def test_an_ambiguous_year_gets_an_example_of_what_works(text):
+    """45.4.13 is 明治45 or 昭和45; 150301 is 1915 or 2015: asked again, with examples."""
+    with pytest.raises(InputError) as error:
+        parse_birth_date(text, today=date(2026, 11, 22))
+    assert "S50.1.2" in str(error.value) and "19750102" in str(error.value)
+
+
+def test_an_over_long_birth_date_is_refused_without_echoing_it():
+    with pytest.raises(InputError) as error:
+        parse_birth_date("9" * 100_000, today=date(2026, 11, 22))
+    assert len(str(error.value)) < 200 and "16" in str(error.value)
+
+
 # Full-width katakana that have a half-width form (with voiced marks as two half-width chars).
 _HALF = [chr(c) for c in range(0xFF66, 0xFF9E)]
 _TO_HALF = {unicodedata.normalize("NFKC", h): h for h in _HALF}

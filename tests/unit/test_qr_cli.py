@@ -49,7 +49,9 @@ def test_a_jahis_code_of_every_version_gives_the_verdict(desk, tmp_path):
     prescription = prescription_from_person(samples["valid"])
     for version in range(2, 11):
         verdict = check_qr(path, write(tmp_path / f"v{version}.bin", build_jahis(prescription, version, eof=True)))
-        assert (verdict["verdict"], verdict["validity"]) == ("ok", 1), version
+        # A prescription finds the patient; it is not a document: the verdict asks for one.
+        assert (verdict["verdict"], verdict["reason"], verdict["validity"]) == ("confirm", "document_needed", 1), version
+        assert verdict["request"]["document"] == "prescription"
         assert verdict["record"]["patient_id"] == samples["valid"]["patient_id"]
 
 
@@ -64,14 +66,14 @@ def test_split_symbols_as_files_in_order(desk, tmp_path):
     code = build_jahis(prescription_from_person(samples["family_member"]), 9)
     cut = len(code) // 2 + 1
     files = [write(tmp_path / "a.bin", code[:cut]), write(tmp_path / "b.bin", code[cut:])]
-    assert check_qr(path, *files)["verdict"] == "ok"
+    assert check_qr(path, *files)["reason"] == "document_needed"
 
 
 def test_parser_warnings_reach_the_verdict(desk, tmp_path):
     path, samples = desk
     person = replace(prescription_from_person(samples["valid"]), name="■村　拓也")
     verdict = check_qr(path, write(tmp_path / "mark.bin", build_jahis(person, 10)))
-    assert verdict["verdict"] == "ok"
+    assert verdict["reason"] == "document_needed"
     assert any(w["code"] == "input" and "■" in w["ja"] for w in verdict["warnings"])
 
 
@@ -80,7 +82,7 @@ def test_an_e_prescription_copy_code(desk, tmp_path):
     s = samples["kouki"]
     text = f"{s['insurer_number']},{s['symbol']},{s['number']},{s['branch']},{s['birth_date'].replace('-', '')},1234"
     verdict = check_qr(path, write(tmp_path / "copy.bin", text.encode("utf-8")))
-    assert verdict["verdict"] == "ok" and verdict["record"]["insurer_number"].startswith("39")
+    assert verdict["reason"] == "document_needed" and verdict["record"]["insurer_number"].startswith("39")
 
 
 def test_sample_images_round_trip_through_the_check(desk, tmp_path):
@@ -91,8 +93,8 @@ def test_sample_images_round_trip_through_the_check(desk, tmp_path):
     symbols = sorted(f for f in files if f.endswith(".png") and "sheet" not in f)
     assert len(symbols) == 3 and Path(tmp_path / "jahis7-split3.bin").exists()
     pytest.importorskip("zxingcpp")
-    assert check_qr(path, *symbols)["verdict"] == "ok"
-    assert check_qr(path, next(f for f in files if "sheet" in f))["verdict"] == "ok"
+    assert check_qr(path, *symbols)["reason"] == "document_needed"
+    assert check_qr(path, next(f for f in files if "sheet" in f))["reason"] == "document_needed"
 
 
 def test_a_my_number_code_is_refused_with_exit_2_and_never_kept(desk, tmp_path):

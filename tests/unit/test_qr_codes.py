@@ -224,3 +224,9 @@ def test_fuzz_copy_shaped_text(caplog, values, comma):
     if result.kind == ScanKind.E_PRESCRIPTION_COPY:
         assert result.prescription.insurer_number == values[0]
         assert result.prescription.birth_date or result.prescription.birth_year_month
+
+
+def test_the_portal_link_message_says_printed_or_shown_and_asks_plainly():
+    result = classify("https://myna.go.jp/", ScanSource.SERIAL, CodeSettings(), TODAY)
+    assert result.kind == ScanKind.PORTAL_LINK
+    assert "画面に表示された番号" in result.message_ja and "いただいて" not in result.message_ja

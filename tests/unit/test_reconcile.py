@@ -4,8 +4,9 @@ from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.desk import run_check
 from madoguchi.edge.model import DocumentKind
-from madoguchi.edge.reconcile import list_followups, mark_handled, reconcile_pending
+from madoguchi.edge.store import list_followups, mark_handled
 from madoguchi.edge.verdict import CheckRequest, Declaration, Method
+from madoguchi.sim.demo import DemoHub
 from madoguchi.sim.national import NationalSystem
 
 from tests.conftest import NOW, TODAY
@@ -14,7 +15,17 @@ from tests.unit.test_verdict import by_numbers
 POLICY = Policy()
 
 
-def test_offline_ok_contradicted_online_becomes_one_followup(populated, population_records, population_samples):
+def reconcile_through_hub(conn, national, directory, records):
+    """The real mechanism, in-process: the outbox uploaded to the hub's re-check (a roster of
+    `records`, `national` as its upstream), the answers settled; the followups it created."""
+    before = {f.id for f in list_followups(conn, include_handled=True)}
+    hub = DemoHub(directory, records, TODAY, NOW, national, POLICY, lambda: NOW)
+    hub.reconcile(conn)
+    hub.conn.close()
+    return [f for f in list_followups(conn, include_handled=True) if f.id not in before]
+
+
+def test_offline_ok_contradicted_online_becomes_one_followup(populated, population_records, population_samples, tmp_path):
     _, conn = populated
     sample = population_samples["valid"]
     truth = [dict(r) for r in population_records]
@@ -25,17 +36,17 @@ def test_offline_ok_contradicted_online_becomes_one_followup(populated, populati
     national.cut()
     result = run_check(conn, by_numbers(sample), POLICY, national.online_source(), clock=lambda: NOW)
     assert result.verdict.outcome.value == "ok" and result.outbox_id
-    assert reconcile_pending(conn, national.online_source(), POLICY, NOW) == []  # still cut: nothing lost
+    assert reconcile_through_hub(conn, national, tmp_path / "hub", population_records) == []  # still cut: nothing lost
     national.restore()
-    created = reconcile_pending(conn, national.online_source(), POLICY, NOW)
+    created = reconcile_through_hub(conn, national, tmp_path / "hub", population_records)
     assert [f.kind for f in created] == ["lost_after_ok"]
-    assert reconcile_pending(conn, national.online_source(), POLICY, NOW) == []  # exactly once
+    assert reconcile_through_hub(conn, national, tmp_path / "hub", population_records) == []  # exactly once
     assert [f.id for f in list_followups(conn)] == [created[0].id]
     assert mark_handled(conn, created[0].id) and not mark_handled(conn, created[0].id)
     assert list_followups(conn) == []
 
 
-def test_declaration_is_resolved_once_the_numbers_are_known(populated, population_records, population_samples):
+def test_declaration_is_resolved_once_the_numbers_are_known(populated, population_records, population_samples, tmp_path):
     _, conn = populated
     sample = population_samples["elderly_70_74"]
     declaration = Declaration(sample["name"], sample["name_kana"], date.fromisoformat(sample["birth_date"]))
@@ -45,20 +56,20 @@ def test_declaration_is_resolved_once_the_numbers_are_known(populated, populatio
                            declaration=Declaration("不明　太郎", "フメイ　タロウ", date(1980, 1, 1)))
     run_check(conn, unknown, POLICY, clock=lambda: NOW)
     national = NationalSystem(population_records, clock=lambda: NOW)
-    created = reconcile_pending(conn, national.online_source(), POLICY, NOW)
+    created = reconcile_through_hub(conn, national, tmp_path / "hub", population_records)
     assert [f.kind for f in created] == ["declaration_resolved"]
     assert sample["insurer_number"] in created[0].message_ja
     pending = conn.execute("SELECT count(*) FROM outbox WHERE reconciled_at IS NULL").fetchone()[0]
     assert pending == 1, "the unknown declarant stays in the outbox"
 
 
-def test_offline_refusal_of_an_insured_patient_asks_for_a_refund(populated, population_records, population_samples):
+def test_offline_refusal_of_an_insured_patient_asks_for_a_refund(populated, population_records, population_samples, tmp_path):
     _, conn = populated
     sample = population_samples["not_found"]
     run_check(conn, by_numbers(sample), POLICY, clock=lambda: NOW)
     truth = population_records + [{**next(r for r in population_records if r["patient_id"] ==
                                           population_samples["valid"]["patient_id"]),
                                    "record_id": 99_999_999, "number": sample["number"], "patient_id": "new"}]
-    created = reconcile_pending(conn, NationalSystem(truth, clock=lambda: NOW).online_source(), POLICY, NOW)
+    created = reconcile_through_hub(conn, NationalSystem(truth, clock=lambda: NOW), tmp_path / "hub", population_records)
     assert [f.kind for f in created] == ["valid_after_all"] and "返金" in created[0].correction_ja
     assert store.verify_audit(conn)[1] == []

@@ -8,12 +8,13 @@ from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.desk import run_check
 from madoguchi.edge.model import DocumentKind
-from madoguchi.edge.reconcile import list_followups
+from madoguchi.edge.store import list_followups
 from madoguchi.edge.verdict import CheckRequest, Declaration, Method, OnlineUnavailable
 from madoguchi.sim.national import NationalSystem
 from madoguchi.sim.population import load_population
 from madoguchi.sim.simulator import SimulatedUpstream
 from madoguchi.sync.device.upload import upload_outbox
+from madoguchi.sync.hub import store as hubstore
 from madoguchi.sync.hub.reconciliation import BUSY, BadUpload, parse_entries, recheck_uploaded
 
 from tests.conftest import NOW, TODAY
@@ -24,7 +25,7 @@ POLICY = Policy()
 
 @pytest.fixture
 def hub_conn(tmp_path, population_records):
-    conn = store.open_database(tmp_path / "hub", create=True)
+    conn = hubstore.open_facility_store(tmp_path / "hub", create=True)
     load_population(conn, population_records, TODAY, NOW)
     yield conn
     conn.close()

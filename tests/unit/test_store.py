@@ -1,4 +1,6 @@
 
+import sqlite3
+
 import pytest
 from madoguchi.edge import store
 
@@ -82,3 +84,22 @@ def test_audit_keeps_personal_inputs_only_as_keyed_hashes(tmp_path):
     assert "1234567" not in digest and len(digest) == 64
     other = store.open_database(tmp_path / "other", create=True)
     assert store.inputs_hash(other, {"number": "1234567", "birth_date": "1975-01-02"}) != digest
+
+
+def test_a_live_answer_is_kept_and_the_store_stays_at_synchronous_full(populated, population_records):
+    """The live overlay commits without its own fsync (the check's audit commit right after syncs
+    the WAL for both); the connection goes back to FULL for that audit commit, also on errors."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    _, conn = populated
+    full = conn.execute("PRAGMA synchronous").fetchone()[0]
+    assert full == 2  # FULL, as open_database sets it
+    record = store.find_by_patient_id(conn, population_records[0]["patient_id"])[0]
+    newer = replace(record, as_of=record.as_of + timedelta(hours=1))
+    assert store.save_live_records(conn, [newer]) == 1
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == full
+    assert store.find_by_patient_id(conn, record.patient_id)[0].as_of == newer.as_of
+    with pytest.raises(sqlite3.Error):  # a value SQLite cannot bind: fails inside the transaction
+        store.save_live_records(conn, [replace(newer, name_other=("not", "text"))])
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == full

@@ -6,6 +6,7 @@ import time
 from datetime import date, datetime, timedelta
 
 import pytest
+from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.model import Validity
 from madoguchi.edge.verdict import CheckRequest, Method, Outcome, Source, decide
@@ -122,10 +123,10 @@ def test_the_desk_decides_through_the_simulator(populated, population_records, p
     _, conn = populated
     patient = population_samples["valid"]["patient_id"]
     upstream = SimulatedUpstream(NationalSystem(population_records, clock=clock), {"link-1": patient})
-    verdict = decide(CheckRequest(Method.CARD, card_link="link-1"), conn, Policy(), NOW, online_source(upstream))
+    verdict = decide(CheckRequest(Method.CARD, card_link="link-1"), store.Lookup(conn), Policy(), NOW, online_source(upstream))
     assert (verdict.source, verdict.outcome) == (Source.ONLINE, Outcome.OK)
     assert verdict.record.patient_id == patient
     upstream.national.cut()
-    verdict = decide(CheckRequest(Method.PATIENT_ID, patient_id=patient), conn, Policy(), NOW,
+    verdict = decide(CheckRequest(Method.PATIENT_ID, patient_id=patient), store.Lookup(conn), Policy(), NOW,
                      online_source(upstream))
     assert verdict.source == Source.CACHE

@@ -92,10 +92,12 @@ def test_answer_fields_map_onto_the_record(encoding):
     assert r.copay_percent_on(date(2026, 11, 16)) == 20  # the elderly certificate's ratio wins
     assert r.limit_class == "B05" and r.specific_diseases == ("人工透析を必要とする慢性腎不全",)
     assert r.patient_id == "00000042" and r.insurer_name == "練馬区国民健康保険"
-    assert r.address is None and r.nondisclosure  # no Address: 不開示
+    # No Address is only that: 不開示 is a status the source states (docs/domain.md §10).
+    assert r.address is None and not r.nondisclosure
+    assert (r.limit_certificate, r.limit_certificate_ja) == ("01", "限度額適用認定証") and r.consent_limit == "1"
 
 
-def test_address_present_means_disclosed():
+def test_address_is_read():
     data = ANSWER.format(validity=1).replace("<Birthdate>", "<Address>東京都練馬区1丁目</Address><Birthdate>")
     record = oqs_xml.parse_answer(data.encode("cp932"), NOW).records[0]
     assert record.address == "東京都練馬区1丁目" and not record.nondisclosure
@@ -121,11 +123,14 @@ def test_loss_is_mapped():
     assert record.validity_on(date(2026, 11, 16)) == Validity.INVALID
 
 
-def test_error_answers_raise_terminal_refused():
-    data = ANSWER.format(validity=1).replace("<SegmentOfResult>1<", "<SegmentOfResult>9<").replace(
+@pytest.mark.parametrize("segment", ["9", "3", "0"])  # 9 in hangilc/myclinic-ts, 3 in another public client
+def test_error_answers_raise_terminal_refused(segment):
+    data = ANSWER.format(validity=1).replace("<SegmentOfResult>1<", f"<SegmentOfResult>{segment}<").replace(
         "</MessageHeader>", "<ErrorCode>E001</ErrorCode><ErrorMessage>入力誤り</ErrorMessage></MessageHeader>")
     with pytest.raises(TerminalRefused, match="E001: 入力誤り"):
         oqs_xml.parse_answer(data.encode("cp932"), NOW)
+    with pytest.raises(TerminalRefused):
+        oqs_xml.parse_batch_result(data.encode("cp932"), NOW)
 
 
 def test_single_request_layout():
@@ -135,10 +140,10 @@ def test_single_request_layout():
     assert text.startswith('<?xml version="1.0" encoding="Shift_JIS"')
     assert "<InsurerNumber>  138016</InsurerNumber>" in text
     assert "<InsuredCardSymbol>国０１２</InsuredCardSymbol>" in text and "<Birthdate>19540302</Birthdate>" in text
-    assert "<CharacterCodeIdentifier>1</CharacterCodeIdentifier>" in text
+    assert "CharacterCodeIdentifier" not in text  # real request templates carry none
     assert "<QualificationConfirmationDate>20261116</QualificationConfirmationDate>" in text
     utf8 = oqs_xml.single_request(query, "1312345678", date(2026, 11, 16), "MDG1", "utf-8").decode("utf-8")
-    assert "<CharacterCodeIdentifier>0</CharacterCodeIdentifier>" in utf8 and 'encoding="UTF-8"' in utf8
+    assert 'encoding="UTF-8"' in utf8 and "CharacterCodeIdentifier" not in utf8
 
 
 @pytest.mark.parametrize("number,padded", [("138016", "  138016"), ("06139990", "06139990")])

@@ -22,7 +22,7 @@ def by_numbers(sample: dict, **extra) -> CheckRequest:
 
 def test_valid_person_from_a_fresh_cache_is_ok_with_source_and_age(populated, population_samples):
     _, conn = populated
-    v = decide(by_numbers(population_samples["valid"]), conn, POLICY, NOW)
+    v = decide(by_numbers(population_samples["valid"]), store.Lookup(conn), POLICY, NOW)
     assert v.outcome == Outcome.OK and v.validity == Validity.VALID and v.source == Source.CACHE
     assert 0 <= v.age_seconds < 72 * 3600 and v.as_of is not None
     assert v.record.name == population_samples["valid"]["name"] and v.copay_percent in (10, 20, 30)
@@ -30,32 +30,35 @@ def test_valid_person_from_a_fresh_cache_is_ok_with_source_and_age(populated, po
 
 def test_lost_qualification_is_ng_with_the_loss_date(populated, population_samples):
     _, conn = populated
-    v = decide(by_numbers(population_samples["lost"]), conn, POLICY, NOW)
+    v = decide(by_numbers(population_samples["lost"]), store.Lookup(conn), POLICY, NOW)
     assert v.outcome == Outcome.NG and v.validity == Validity.INVALID
-    assert str(v.record.disqualification_date) in v.headline_ja
+    lost = v.record.disqualification_date
+    assert f"{lost.year}年{lost.month}月{lost.day}日に資格喪失" in v.headline_ja  # as the desk writes dates
 
 
 def test_unknown_numbers_offline_ask_for_the_fallback_not_a_refusal(populated, population_samples):
     _, conn = populated
-    v = decide(by_numbers(population_samples["not_found"]), conn, POLICY, NOW)
-    assert v.outcome == Outcome.CONFIRM and v.reason == "cache_miss" and v.validity == Validity.NOT_FOUND
+    v = decide(by_numbers(population_samples["not_found"]), store.Lookup(conn), POLICY, NOW)
+    assert v.outcome == Outcome.CONFIRM and v.reason == "cache_miss"
+    # Nobody answered 該当資格なし: the national system's validity is not claimed.
+    assert v.validity is None and v.to_json()["validity"] is None and v.to_json()["validity_ja"] is None
     assert any("申立" in step for step in v.next_steps_ja)
 
 
 def test_stale_cached_data_is_never_ok(populated, population_samples):
     _, conn = populated
-    v = decide(by_numbers(population_samples["stale"]), conn, POLICY, NOW)
+    v = decide(by_numbers(population_samples["stale"]), store.Lookup(conn), POLICY, NOW)
     assert v.outcome == Outcome.CONFIRM and v.reason == "stale_data" and v.age_seconds > 72 * 3600
     assert any(w.code == "stale" for w in v.warnings)
     lenient = replace(POLICY, cache_max_age=timedelta(days=365))
-    assert decide(by_numbers(population_samples["stale"]), conn, lenient, NOW).outcome == Outcome.OK
+    assert decide(by_numbers(population_samples["stale"]), store.Lookup(conn), lenient, NOW).outcome == Outcome.OK
 
 
 def test_nondisclosure_and_masked_names_warn(populated, population_samples):
     _, conn = populated
-    v = decide(by_numbers(population_samples["nondisclosure"]), conn, POLICY, NOW)
+    v = decide(by_numbers(population_samples["nondisclosure"]), store.Lookup(conn), POLICY, NOW)
     assert v.record.address is None and "nondisclosure" in [w.code for w in v.warnings]
-    v = decide(by_numbers(population_samples["masked_name"]), conn, POLICY, NOW)
+    v = decide(by_numbers(population_samples["masked_name"]), store.Lookup(conn), POLICY, NOW)
     assert [w.ja for w in v.warnings if w.code == "name_unrepresentable"] == ["券面・書類で氏名を確認"]
 
 
@@ -67,9 +70,9 @@ def test_same_numbers_two_patients_is_multiple(populated, population_samples):
     row = store.record_row({**twin.to_json(), "record_id": 10_000_000, "patient_id": "twin", "branch": "09"})
     with store.transaction(conn):
         store.upsert_records(conn, [row])
-    v = decide(by_numbers({**sample, "branch": ""}), conn, POLICY, NOW)
+    v = decide(by_numbers({**sample, "branch": ""}), store.Lookup(conn), POLICY, NOW)
     assert v.outcome == Outcome.NG and v.validity == Validity.MULTIPLE and v.record is None
-    assert decide(by_numbers(sample), conn, POLICY, NOW).outcome == Outcome.OK
+    assert decide(by_numbers(sample), store.Lookup(conn), POLICY, NOW).outcome == Outcome.OK
 
 
 def test_old_record_of_a_patient_with_a_new_one_is_invalid_newer_exists(populated, population_records):
@@ -79,21 +82,20 @@ def test_old_record_of_a_patient_with_a_new_one_is_invalid_newer_exists(populate
     for r in known:
         by_person.setdefault(r["person_id"], []).append(r)
     old = next(rs[0] for rs in by_person.values() if len(rs) == 2)
-    v = decide(by_numbers(old), conn, POLICY, NOW)
+    v = decide(by_numbers(old), store.Lookup(conn), POLICY, NOW)
     assert v.validity == Validity.INVALID_NEWER_EXISTS and v.outcome == Outcome.NG
     assert v.newer_record is not None and v.newer_record.insurer_number in v.next_steps_ja[0]
 
 
 def test_patient_id_finds_the_valid_record(populated, population_samples):
     _, conn = populated
-    v = decide(CheckRequest(Method.PATIENT_ID, patient_id=population_samples["valid"]["patient_id"]),
-               conn, POLICY, NOW)
+    v = decide(CheckRequest(Method.PATIENT_ID, patient_id=population_samples["valid"]["patient_id"]), store.Lookup(conn), POLICY, NOW)
     assert v.outcome == Outcome.OK
 
 
 def test_notice_without_the_card_is_refused_before_any_lookup(populated, population_samples):
     _, conn = populated
-    v = decide(by_numbers(population_samples["valid"], document=DocumentKind.NOTICE), conn, POLICY, NOW)
+    v = decide(by_numbers(population_samples["valid"], document=DocumentKind.NOTICE), store.Lookup(conn), POLICY, NOW)
     assert v.outcome == Outcome.CONFIRM and v.reason == "document_refused" and v.record is None
 
 
@@ -108,7 +110,7 @@ def test_declaration_gets_the_provisional_copay(populated, birth, income, copay)
     _, conn = populated
     request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION,
                            declaration=Declaration("申立　太郎", "モウシタテ　タロウ", birth, income_class=income))
-    v = decide(request, conn, POLICY, NOW)
+    v = decide(request, store.Lookup(conn), POLICY, NOW)
     assert v.outcome == Outcome.CONFIRM and v.source == Source.DECLARATION
     assert v.copay_percent == copay and v.provisional_copay
 
@@ -119,12 +121,12 @@ def test_revoked_card_is_ng_and_grace_period_warns(populated, population_samples
     conn.execute("UPDATE qualification SET card_link = ? WHERE patient_id = ?",
                  (link, population_samples["valid"]["patient_id"]))
     card = CheckRequest(Method.CARD, card_link=link, certificate_not_after=TODAY - timedelta(days=10))
-    v = decide(card, conn, POLICY, NOW)
+    v = decide(card, store.Lookup(conn), POLICY, NOW)
     assert v.outcome == Outcome.OK and "certificate_grace" in [w.code for w in v.warnings]
-    expired = decide(replace(card, certificate_not_after=TODAY - timedelta(days=120)), conn, POLICY, NOW)
+    expired = decide(replace(card, certificate_not_after=TODAY - timedelta(days=120)), store.Lookup(conn), POLICY, NOW)
     assert expired.outcome == Outcome.CONFIRM and expired.reason == "certificate_expired"
     conn.execute("INSERT INTO revoked_certificate VALUES (?, '紛失届')", (link,))
-    v = decide(card, conn, POLICY, NOW)
+    v = decide(card, store.Lookup(conn), POLICY, NOW)
     assert v.outcome == Outcome.NG and v.reason == "certificate_revoked" and "紛失届" in v.headline_ja
 
 
@@ -134,14 +136,14 @@ def test_online_answer_wins_within_budget_and_cache_answers_when_cut_or_slow(pop
     national = NationalSystem(population_records, clock=lambda: NOW)
     online = national.online_source()
     pending = by_numbers(population_samples["job_change_pending"])
-    assert decide(pending, conn, POLICY, NOW, online).source == Source.ONLINE
+    assert decide(pending, store.Lookup(conn), POLICY, NOW, online).source == Source.ONLINE
     national.cut()
-    assert decide(pending, conn, POLICY, NOW, online).source == Source.CACHE
+    assert decide(pending, store.Lookup(conn), POLICY, NOW, online).source == Source.CACHE
     national.restore()
     national.latency = 0.3
     fast = replace(POLICY, online_budget_seconds=0.1)
-    assert decide(pending, conn, fast, NOW, online).source == Source.CACHE
-    online_unknown = decide(by_numbers(population_samples["not_found"]), conn, POLICY, NOW, online)
+    assert decide(pending, store.Lookup(conn), fast, NOW, online).source == Source.CACHE
+    online_unknown = decide(by_numbers(population_samples["not_found"]), store.Lookup(conn), POLICY, NOW, online)
     assert online_unknown.outcome == Outcome.NG and online_unknown.reason == "not_found"
 
 
@@ -155,3 +157,31 @@ def test_run_check_audits_every_check_and_queues_offline_ones(populated, populat
     assert store.verify_audit(conn) == (2, [])
     logged = conn.execute("SELECT group_concat(inputs_hash || detail) FROM audit").fetchone()[0]
     assert population_samples["valid"]["number"] not in logged.split('"')
+
+
+@pytest.mark.parametrize("field, limit", [("symbol", 20), ("number", 20), ("insurer_number", 8), ("branch", 2),
+                                          ("patient_id", 20)])
+def test_a_check_request_is_bounded_like_the_desk_inputs(field, limit):
+    from madoguchi.edge.numbers import InputError
+
+    CheckRequest(Method.NUMBERS, **{field: "1" * limit})
+    with pytest.raises(InputError) as error:
+        CheckRequest(Method.NUMBERS, **{field: "1" * 100_000})
+    assert len(str(error.value)) < 200  # the value is not echoed
+
+
+def test_a_declaration_is_bounded_like_the_desk_inputs():
+    from madoguchi.edge.numbers import InputError
+
+    with pytest.raises(InputError):
+        Declaration("見" * 41, "ミ", date(1970, 1, 1))
+
+
+def test_next_steps_name_what_recovers(populated, population_samples):
+    _, conn = populated
+    request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION,
+                           declaration=Declaration("申立　太郎", "モウシタテ　タロウ", date(1970, 1, 1)))
+    steps = decide(request, store.Lookup(conn), POLICY, NOW).next_steps_ja
+    assert any("ネットワークの回復後に資格を照会" in step for step in steps)
+    miss = decide(by_numbers(population_samples["not_found"]), store.Lookup(conn), POLICY, NOW).next_steps_ja
+    assert not any("、回復後" in step for step in miss)

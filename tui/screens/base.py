@@ -27,17 +27,30 @@ class DeskScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._wedge = WedgeDetector()  # here, not on mount: keys may arrive before the mount is handled
+        self._last_key = (0.0, 0.0)  # (the last key's time of arrival, when it was handled)
 
     def on_mount(self) -> None:
         if self.ACCEPTS_SCANS:
-            self.set_interval(WEDGE_POLL_SECONDS, lambda: self._deliver(self._wedge.poll(time.monotonic())))
+            self.set_interval(WEDGE_POLL_SECONDS, self._poll_wedge)
 
     def on_key(self, event: events.Key) -> None:
         if not self.ACCEPTS_SCANS:
             return
         char = "\r" if event.key == "enter" else event.character
         if char and (char.isprintable() or char in ("\r", "\u3000")):  # U+3000 (全角空白) is not "printable"
-            self._deliver(self._wedge.feed(char, time.monotonic()))
+            # Gaps are judged on arrival times (the key event's), not on when a busy UI got to
+            # them: a scan stays a scan, and keys typed apart stay typed, however loaded the machine.
+            self._last_key = (event.time, time.monotonic())
+            self._deliver(self._wedge.feed(char, event.time))
+
+    def _poll_wedge(self) -> None:
+        """A burst ends after a silence, counted from when its last key was handled, and never
+        while the app or this screen still holds messages (keys of the burst queued behind a
+        busy UI: the timer calls this directly, not through the screen's queue)."""
+        if self.app.message_queue_size or self.message_queue_size:
+            return
+        arrived, handled = self._last_key
+        self._deliver(self._wedge.poll(arrived + time.monotonic() - handled))
 
     def _deliver(self, wedge_events: list[WedgeEvent]) -> None:
         for wedge_event in wedge_events:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from madoguchi.edge.model import DocumentKind, IncomeClass, age_band_ja, copay_by_age
-from madoguchi.edge.numbers import InputError, parse_birth_date, to_fullwidth_kana
+from madoguchi.edge.numbers import MAX_LENGTH, InputError, parse_birth_date, to_fullwidth_kana
 from madoguchi.edge.verdict import CheckRequest, Declaration, Method
 from madoguchi.tui.kana import romaji_to_katakana
 from madoguchi.tui.screens.base import DeskScreen
@@ -20,9 +20,17 @@ INCOME_CHOICES = [("不明（一般として計算）", ""), ("一般・低所�
                   ("一定以上（75歳以上）", IncomeClass.CERTAIN.value), ("現役並み", IncomeClass.ACTIVE.value)]
 
 
+KANA_ERROR_JA = "フリガナはカナかローマ字だけで入力してください（例 satou hanako）"
+
+
 def kana_of(text: str) -> str:
     """フリガナ as typed: romaji becomes katakana, half-width kana full-width."""
     return to_fullwidth_kana(romaji_to_katakana(text.strip()))
+
+
+def is_kana(text: str) -> bool:
+    """Only katakana (with ー and ・) and spaces: what a フリガナ may hold."""
+    return all("ァ" <= c <= "ヺ" or c in "ー・ 　" for c in text)
 
 
 class DeclarationScreen(DeskScreen):
@@ -34,14 +42,15 @@ class DeclarationScreen(DeskScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="form"):
-            yield Static("被保険者資格申立書：患者さんの申立を入力し、F10 で保存します", classes="form-title")
-            yield Field("氏名", "name", max_length=40)
-            yield Field("フリガナ", "kana", max_length=40, placeholder="ローマ字可 satou hanako")
-            yield Field("生年月日", "birth", max_length=16, placeholder="19750102 / S50.1.2")
-            yield Field("住所", "address", max_length=80)
-            yield Field("保険者", "insurer", max_length=40, placeholder="わかれば")
-            yield Field("勤務先", "workplace", max_length=40, placeholder="わかれば")
-            yield Field("電話", "phone", max_length=20)
+            yield Static("被保険者資格申立書（F10 で保存）：漢字は入力できません。氏名・フリガナはローマ字で"
+                         "（フリガナはカナに変わります）", classes="form-title")
+            yield Field("氏名", "name", max_length=MAX_LENGTH["name"], placeholder="ローマ字可 Sato Hanako")
+            yield Field("フリガナ", "kana", max_length=MAX_LENGTH["name_kana"], placeholder="ローマ字可 satou hanako")
+            yield Field("生年月日", "birth", max_length=MAX_LENGTH["birth_date"], placeholder="19750102 / S50.1.2")
+            yield Field("住所", "address", max_length=MAX_LENGTH["address"])
+            yield Field("保険者", "insurer", max_length=MAX_LENGTH["insurer"], placeholder="わかれば")
+            yield Field("勤務先", "workplace", max_length=MAX_LENGTH["workplace"], placeholder="わかれば")
+            yield Field("電話", "phone", max_length=MAX_LENGTH["phone"])
             with Horizontal(classes="field"):
                 yield Label("所得区分", classes="field-label")
                 yield Select(INCOME_CHOICES, id="income", value="", allow_blank=False, compact=True)
@@ -63,8 +72,11 @@ class DeclarationScreen(DeskScreen):
         row = self.query_one(f"#row-{event.input.id}", Field)
         if event.input.id == "kana":
             kana = kana_of(event.value)
-            row.tell(kana if kana != event.value.strip() else "", ok=True)
-        elif event.input.id == "birth":
+            if not is_kana(kana):
+                row.tell(KANA_ERROR_JA)
+            else:
+                row.tell(kana if kana != event.value.strip() else "", ok=True)
+        else:  # a message said this field was missing or wrong: it is being corrected
             row.tell("")
         self.show_copay()
 
@@ -101,6 +113,8 @@ class DeclarationScreen(DeskScreen):
         kana = kana_of(values["kana"])
         if not kana:
             errors["kana"] = "フリガナを入力してください"
+        elif not is_kana(kana):
+            errors["kana"] = KANA_ERROR_JA
         birth = None
         try:
             birth = parse_birth_date(values["birth"], self._today())

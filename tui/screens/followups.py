@@ -16,8 +16,9 @@ from textual.widgets import DataTable, Static
 
 KIND_JA = {
     "lost_after_ok": "資格喪失", "valid_after_all": "有効だった", "declaration_resolved": "申立の資格判明",
-    "copay_changed": "負担割合",
+    "declaration_not_insured": "申立の資格なし", "copay_changed": "負担割合",
 }
+FIXED_WIDTH = 2 + 11 + 14 + 3 * 2 + 1  # padding, 日時, 種類, cell padding, scrollbar
 
 
 class FollowupsScreen(DeskScreen):
@@ -38,8 +39,13 @@ class FollowupsScreen(DeskScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("番号", "日時", "種類", "内容")
+        # 内容 is as wide as what is left: the row is cut at the screen's edge (no sideways
+        # scrolling), the whole message is in the detail below.
+        table.add_column("日時", width=11)
+        table.add_column("種類", width=14)
+        table.add_column("氏名・内容", width=max(self.app.size.width - FIXED_WIDTH, 20))
         table.focus()
+        self.app.clear_notifications()  # a toast would cover the detail
         self.load()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="followups")
@@ -59,8 +65,7 @@ class FollowupsScreen(DeskScreen):
         tz = self.app.service.policy.timezone
         for f in self.followups:
             at = datetime.fromisoformat(f.created_at).astimezone(tz)
-            table.add_row(str(f.id), at.strftime("%m/%d %H:%M"), KIND_JA.get(f.kind, f.kind), f.message_ja,
-                          key=str(f.id))
+            table.add_row(at.strftime("%m/%d %H:%M"), KIND_JA.get(f.kind, f.kind), f.message_ja, key=str(f.id))
         self.show_detail()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

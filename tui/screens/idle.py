@@ -7,6 +7,9 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
+PROMPT_JA = "マイナ保険証をカードリーダーに置いてください"
+REMOVE_JA = "前の方のカードがリーダーに残っています。取り出してください"
+
 
 class IdleScreen(DeskScreen):
     ACCEPTS_SCANS = True
@@ -16,8 +19,17 @@ class IdleScreen(DeskScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="idle"):
-            yield Static("マイナ保険証をカードリーダーに置いてください", id="idle-prompt")
+            yield Static(PROMPT_JA, id="idle-prompt")
             yield Static("書類・QRは F3　番号入力は F2　申立は F5　Esc でこの画面に戻る", id="idle-hint")
             demo = self.app.demo
             if demo is not None:
                 yield Static("\n".join(demo.guide_ja), id="demo-guide")
+
+    def on_mount(self) -> None:
+        self.watch(self.app, "card_in_reader", self.show_prompt)
+
+    def show_prompt(self, card_in_reader: bool) -> None:
+        """After 次の方 the last patient's card may still be in the reader: ask for it first."""
+        prompt = self.query_one("#idle-prompt", Static)
+        prompt.update(REMOVE_JA if card_in_reader else PROMPT_JA)
+        prompt.set_class(card_in_reader, "-remove")

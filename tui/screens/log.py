@@ -5,7 +5,7 @@ from __future__ import annotations
 from madoguchi.tui import messages
 from madoguchi.tui.kana import romaji_to_katakana
 from madoguchi.tui.screens.base import DeskScreen
-from madoguchi.tui.widgets.verdict_panel import OUTCOME_JA
+from madoguchi.tui.widgets.verdict_panel import OUTCOME_JA, OUTCOME_MARK
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input, Static
 METHOD_JA = {"card": "カード", "visual": "目視確認", "numbers": "番号", "qr": "QR", "patient_id": "診察券",
              "declaration": "申立"}
 SOURCE_JA = {"online": "オンライン", "cache": "オフライン", "declaration": "申立", "none": "-"}
-VERDICT_JA = {outcome.value: label for outcome, label in OUTCOME_JA.items()}
+VERDICT_JA = {outcome.value: f"{OUTCOME_MARK[outcome]} {label}" for outcome, label in OUTCOME_JA.items()}
 
 
 class LogScreen(DeskScreen):

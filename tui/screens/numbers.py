@@ -6,7 +6,9 @@ from datetime import date
 
 from madoguchi.edge.model import DOCUMENT_RULES, DocumentKind
 from madoguchi.edge.numbers import (
+    MAX_LENGTH,
     InputError,
+    date_ja,
     normalize_branch,
     normalize_symbol,
     parse_birth_date,
@@ -51,7 +53,7 @@ def birth_feedback(text: str, today: date) -> tuple[str, bool]:
         value = parse_birth_date(text, today)
     except InputError as exc:
         return japanese_message(exc, "生年月日が正しくありません（例 19750102、S50.1.2、3500102）"), False
-    return f"{value.year}年{value.month}月{value.day}日", True
+    return date_ja(value), True
 
 
 class NumbersScreen(DeskScreen):
@@ -66,13 +68,13 @@ class NumbersScreen(DeskScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="form"):
-            yield Static("番号入力：書類に印字された番号を入力し、Enter か F10 で確認します", classes="form-title")
-            yield Field("保険者番号", "insurer", max_length=8, placeholder="8桁（国保6桁）")
-            yield Field("記号", "symbol", max_length=20)
-            yield Field("番号", "number", max_length=20)
-            yield Field("枝番", "branch", max_length=2, placeholder="2桁")
-            yield Field("生年月日", "birth", max_length=16, placeholder="19750102 / S50.1.2")
-            yield Field("有効期限", "valid_until", max_length=16, placeholder="印字があれば")
+            yield Static("番号入力：書類に書かれた番号を入力し、Enter か F10 で確認します", classes="form-title")
+            yield Field("保険者番号", "insurer", max_length=MAX_LENGTH["insurer_number"], placeholder="8桁（国保6桁）")
+            yield Field("記号", "symbol", max_length=MAX_LENGTH["symbol"])
+            yield Field("番号", "number", max_length=MAX_LENGTH["number"])
+            yield Field("枝番", "branch", max_length=MAX_LENGTH["branch"], placeholder="2桁")
+            yield Field("生年月日", "birth", max_length=MAX_LENGTH["birth_date"], placeholder="19750102 / S50.1.2")
+            yield Field("有効期限", "valid_until", max_length=MAX_LENGTH["birth_date"], placeholder="印字があれば")
             with Horizontal(classes="field"):
                 yield Label("書類", classes="field-label")
                 yield Select([(DOCUMENT_RULES[k].label_ja, k) for k in DOCUMENTS], id="document",

@@ -7,14 +7,16 @@ has a fixed description, so its arguments never reach Textual's logs).
 
 from __future__ import annotations
 
-from madoguchi.edge.card import CardError, CardLocked, CardSession, WrongPin, advice_ja, request_for
-from madoguchi.tui import messages
+from madoguchi.edge.card import CardError, CardLocked, CardSession, CardTimeout, WrongPin, request_for
+from madoguchi.edge.card.jpki import WrongPinFormat
+from madoguchi.tui import messages, patient
 from madoguchi.tui.screens.base import DeskScreen
+from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import LoadingIndicator, Static
+from textual.widgets import Digits, LoadingIndicator, Static
 from textual.worker import get_current_worker
 
 PIN_LENGTH = 4
@@ -22,23 +24,38 @@ FALLBACK_JA = "目視確認（F4）か、資格確認書などの書類（F3）�
 NO_DATA_JA = ("手元のデータがまだありません（同期待ち）。カードでは確認できないため、"
               "書類（F3）か、取消（Esc）のあと申立（F5）で受け付けてください")
 NO_DATA = "NoData"  # CardProblem kind: the card was read, but nothing to check it against yet
+STAFF_TITLE = "職員の方へ"
 
 
 def masked(count: int) -> str:
     return "　".join(["＊"] * count + ["＿"] * (PIN_LENGTH - count))
 
 
+def big_masked(count: int) -> str:
+    """The PIN as large-text mode shows it (Digits glyphs): x typed, - still to type."""
+    return " ".join(["x"] * count + ["-"] * (PIN_LENGTH - count))
+
+
 class PinScreen(DeskScreen):
+    """What the patient reads is in `language` (＋ on the numeric pad changes it; every card
+    starts in Japanese); what staff must do comes as a notification in Japanese, with the
+    F-keys of the footer, never mixed into the patient's text."""
+
     PATIENT_FACING = True
     BINDINGS = [
         Binding("escape", "cancel", "取消", id="desk.pin.cancel"),
         Binding("backspace", "erase", "1文字消す", id="desk.pin.erase"),
+        Binding("plus", "language", "言語", id="desk.pin.language", show=False),
+        Binding("minus", "larger", "文字を大きく", id="desk.pin.larger", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self._digits: list[str] = []
         self.tries_left: int | None = None
+        self.locked = False
+        self.language = "ja"
+        self._message: tuple[tuple[str, ...], dict, bool] = ((), {}, False)  # (text keys, values, error)
         self.busy = True  # reading the card: keys wait
         self.session: CardSession | None = None
 
@@ -49,15 +66,63 @@ class PinScreen(DeskScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="pin"):
-            yield Static("暗証番号（数字4桁）を入力してください", id="pin-prompt")
+            yield Static(id="pin-prompt", markup=False)
             yield Static(masked(0), id="pin-dots")
-            yield Static("カードを読み取っています", id="pin-tries")
+            yield Digits(big_masked(0), id="pin-big")
+            yield Static(id="pin-tries", markup=False)
             yield Static("", id="pin-message", markup=False)
             yield LoadingIndicator(id="pin-spinner")
+            yield Static(id="pin-choices")
 
     def on_mount(self) -> None:
+        self.show()
         self.read_tries()
         self._watchdog = self.set_timer(self.app.card_timeout, self._timed_out)
+
+    # ---- what the patient reads --------------------------------------------------
+
+    def show(self) -> None:
+        """Every patient-facing text, in the patient's language."""
+        say = lambda key, **values: patient.text(self.language, key, **values)  # noqa: E731
+        self.query_one("#pin-prompt", Static).update(say("locked_prompt" if self.locked else "prompt"))
+        tries = self.query_one("#pin-tries", Static)
+        if self.locked:
+            tries.update(say("locked"))
+        elif self.tries_left is None:
+            tries.update(say("reading"))
+        else:
+            tries.update(say("tries", n=self.tries_left))
+        tries.set_class(self.locked or (self.tries_left is not None and self.tries_left <= 1), "-error")
+        self.query_one("#pin-dots").set_class(self.locked, "-hidden")  # nothing to type on a locked card
+        keys, values, error = self._message
+        label = self.query_one("#pin-message", Static)
+        label.update("\n".join(say(key, **values) for key in keys))
+        label.set_class(error, "-error")
+        choices = Text("＋ ")
+        for code in patient.LANGUAGES:
+            choices.append(f" {patient.LANGUAGE_NAMES[code]} ", style="reverse bold" if code == self.language else "")
+        choices.append(f"　－ {say('larger')}")
+        self.query_one("#pin-choices", Static).update(choices)
+
+    def _tell(self, *keys: str, error: bool = False, **values: object) -> None:
+        self._message = (keys, values, error)
+        self.show()
+
+    def _tell_staff(self, message_ja: str) -> None:
+        self.app.notify(message_ja, title=STAFF_TITLE, severity="warning", timeout=15)
+
+    def action_language(self) -> None:
+        self.language = patient.next_language(self.language)
+        self.show()
+
+    def action_larger(self) -> None:
+        self.toggle_class("-large")
+
+    def _show_digits(self) -> None:
+        self.query_one("#pin-dots", Static).update(masked(len(self._digits)))
+        self.query_one("#pin-big", Digits).update(big_masked(len(self._digits)))
+
+    # ---- the card ------------------------------------------------------------------
 
     def _busy(self, busy: bool) -> None:
         self.busy = busy
@@ -71,7 +136,9 @@ class PinScreen(DeskScreen):
         """The card or reader hangs: stop waiting for it and offer the fallback."""
         self.workers.cancel_group(self, "card")
         self._busy(False)
-        self._tell(f"カードが応答しません。カードを置き直すか、{FALLBACK_JA}", error=True)
+        self._clear_digits()
+        self._tell("no_answer", error=True)
+        self._tell_staff(f"カードが応答しません。カードを置き直すか、{FALLBACK_JA}")
 
     def on_card_holder_proven(self, message: messages.CardHolderProven) -> None:
         """From now on a hang is the check's (a hub that does not answer), not the card's."""
@@ -82,12 +149,8 @@ class PinScreen(DeskScreen):
         self.workers.cancel_group(self, "card")
         self._busy(False)
         self.tries_left = 0  # the PIN was used: no new attempt on this screen
-        self._tell(f"確認の応答がありません。{FALLBACK_JA}", error=True)
-
-    def _tell(self, message: str, error: bool = False) -> None:
-        label = self.query_one("#pin-message", Static)
-        label.update(message)
-        label.set_class(error, "-error")
+        self._tell("ask_staff", error=True)
+        self._tell_staff(f"確認の応答がありません。{FALLBACK_JA}")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="read PIN tries")
     def read_tries(self) -> None:
@@ -104,41 +167,66 @@ class PinScreen(DeskScreen):
     def on_card_tries_read(self, message: messages.CardTriesRead) -> None:
         self._busy(False)
         self.show_tries(message.tries_left)
+        if message.tries_left <= 1:
+            self._clear_digits()  # typed ahead, before the warning was on the screen: never sent
+        self._submit_if_complete()
 
-    def show_tries(self, tries_left: int) -> None:
+    def show_tries(self, tries_left: int, wrong: bool = False) -> None:
         self.tries_left = tries_left
-        tries = self.query_one("#pin-tries", Static)
-        tries.update(f"残り{tries_left}回")
-        tries.set_class(tries_left <= 1, "-error")
-        if tries_left <= 1:
-            self._tell(f"{advice_ja(tries_left)}\n職員の方へ：{FALLBACK_JA}", error=True)
+        if tries_left == 0:
+            self._lock()
+        elif tries_left == 1:
+            self._tell(*(("wrong",) if wrong else ()), "last_try", error=True, n=tries_left)
+            self._tell_staff(f"暗証番号の残りが1回です。{FALLBACK_JA}")
         else:
-            self._tell("")
+            self._tell(*(("wrong",) if wrong else ()), error=wrong, n=tries_left)
+
+    def _lock(self) -> None:
+        self.tries_left = 0
+        self.locked = True
+        self._tell("locked_message", error=True)
+        self._tell_staff(f"暗証番号がロックされています（解除は市区町村窓口）。{FALLBACK_JA}")
+
+    def _typing(self) -> bool:
+        """Digits are taken while the PIN can be typed, and already while the card is being read:
+        the patient types as soon as the card is down, and a digit dropped then is a PIN typed
+        wrong (bench/tui_latency.py lost the first one). They are sent once the tries are known."""
+        return (self.busy and self.tries_left is None) or (not self.busy and bool(self.tries_left))
 
     def on_key(self, event: events.Key) -> None:
-        if self.busy or self.tries_left is None or self.tries_left == 0:
+        if not self._typing():
             return
         if event.character and event.character.isascii() and event.character.isdigit():
             event.stop()
-            self._digits.append(event.character)
-            self.query_one("#pin-dots", Static).update(masked(len(self._digits)))
-            if len(self._digits) == PIN_LENGTH:
-                pin, self._digits = "".join(self._digits), []
-                self._busy(True)
-                self._tell("確認しています")
-                self.prove(pin)
+            if len(self._digits) < PIN_LENGTH:
+                self._digits.append(event.character)
+                self._show_digits()
+            self._submit_if_complete()
+
+    def _submit_if_complete(self) -> None:
+        if len(self._digits) == PIN_LENGTH and not self.busy and self.tries_left and not self.locked:
+            pin, self._digits = "".join(self._digits), []
+            self._busy(True)
+            self._tell("checking")
+            self.prove(pin)
+
+    def _clear_digits(self) -> None:
+        self._digits = []
+        self._show_digits()
 
     def action_erase(self) -> None:
-        if self._digits and not self.busy:
+        if self._digits and self._typing():
             self._digits.pop()
-            self.query_one("#pin-dots", Static).update(masked(len(self._digits)))
+            self._show_digits()
 
     def action_cancel(self) -> None:
         self._digits = []
         self.workers.cancel_group(self, "card")
         self.app.go_idle()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="prove card holder")
+    # Not exclusive: a PIN typed ahead is sent from the handler of the tries read, before that
+    # worker has quite ended, and an exclusive start would cancel it. `busy` keeps it to one.
+    @work(thread=True, exit_on_error=False, group="card", description="prove card holder")
     def prove(self, pin: str) -> None:
         try:
             proof = self.session.prove_holder(pin)
@@ -163,25 +251,28 @@ class PinScreen(DeskScreen):
 
     def show_failure(self, message_ja: str) -> None:
         self._busy(False)
-        self._tell(f"{message_ja}\n{FALLBACK_JA}", error=True)
+        self._tell("ask_staff", error=True)
+        self._tell_staff(f"{message_ja}\n{FALLBACK_JA}")
 
     def on_card_problem(self, message: messages.CardProblem) -> None:
         self._busy(False)
-        self._digits = []
-        self.query_one("#pin-dots", Static).update(masked(0))
+        self._clear_digits()
         if message.kind == WrongPin.__name__ and message.tries_left is not None:
-            self.show_tries(message.tries_left)
-            staff = f"\n職員の方へ：{FALLBACK_JA}" if message.tries_left <= 1 else ""
-            self._tell(message.message_ja + staff, error=True)
+            self.show_tries(message.tries_left, wrong=True)
+            return
+        if message.kind == CardLocked.__name__:
+            self._lock()
+            return
+        if message.kind == WrongPinFormat.__name__:
+            self._tell("pin_format", error=True)
             return
         if message.kind == NO_DATA:
             self.tries_left = 0  # nothing more to type
-            self._tell(message.message_ja, error=True)
+            self._tell("ask_staff", error=True)
+            self._tell_staff(message.message_ja)
             return
-        if message.kind == CardLocked.__name__:
-            self.tries_left = 0
-            self.query_one("#pin-tries", Static).update("ロック中")
-        self._tell(f"{message.message_ja}\n{FALLBACK_JA}", error=True)
+        self._tell("no_answer" if message.kind == CardTimeout.__name__ else "card_error", error=True)
+        self._tell_staff(f"{message.message_ja}\n{FALLBACK_JA}")
 
 
 class VisualCheckScreen(DeskScreen):

@@ -7,7 +7,7 @@ The My Number (card-back QR) is refused on screen; nothing of it is kept. 資格
 from __future__ import annotations
 
 from madoguchi.edge.model import DocumentKind
-from madoguchi.edge.numbers import InputError
+from madoguchi.edge.numbers import InputError, date_ja
 from madoguchi.edge.qr.codes import ScanKind, ScanResult, ScanSource, check_request, classify
 from madoguchi.tui.screens.base import DeskScreen
 from rich.table import Table
@@ -16,6 +16,27 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
+
+HELP_JA = (
+    ("院外処方箋のQR（JAHIS）", "内容を確認し、F10 で資格を確認"),
+    ("診察券・受付票のバーコード", "F10 で資格を確認"),
+    ("お知らせ・マイナポータルのQR", "印字・表示の番号を入力（カードと一緒に）"),
+    ("マイナンバーカード裏面のQR", "読み取りません（何も記録しません）"),
+)
+
+
+def scan_help() -> Table:
+    """What the scanner reads and what follows, until the first scan."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(no_wrap=True)
+    table.add_column(ratio=1, overflow="fold")
+    table.add_row(Text("読み取れるもの", style="bold"), "")
+    for code, then in HELP_JA:
+        table.add_row(f"  {code}", then)
+    table.add_row("", "")
+    table.add_row(Text("読めないとき", style="bold"), "番号入力 F2、書類がなければ申立 F5")
+    return table
+
 
 KIND_JA = {
     ScanKind.PRESCRIPTION: "院外処方箋", ScanKind.E_PRESCRIPTION_COPY: "電子処方箋（控え）",
@@ -39,7 +60,7 @@ def scan_details(result: ScanResult) -> Table:
         if data.name_needs_visual_check:
             line("", "券面・書類で氏名を確認", style="bold black on yellow")
         if data.birth_date:
-            line("生年月日", f"{data.birth_date.year}年{data.birth_date.month}月{data.birth_date.day}日")
+            line("生年月日", date_ja(data.birth_date))
         line("保険者番号", data.insurer_number + ("" if data.insurer_number_valid else "（検証番号が合いません）"))
         line("記号・番号・枝番", f"{data.symbol or '-'}・{data.number or '-'}・{data.branch or '-'}")
     if result.patient_id:
@@ -67,6 +88,7 @@ class ScanScreen(DeskScreen):
             yield Static("", id="scan-kind")
             yield Static("", id="scan-message", markup=False)
             yield Static("", id="scan-details")
+            yield Static(scan_help(), id="scan-help")
 
     def on_mount(self) -> None:
         if self._first is not None:
@@ -87,8 +109,9 @@ class ScanScreen(DeskScreen):
         result = classify(code, source, self.app.scan_codes, today)
         del payload, code  # a refused code is not kept anywhere
         self.result = None if result.refused else result
+        self.query_one("#scan-help").display = False
         kind = self.query_one("#scan-kind", Static)
-        kind.update(KIND_JA[result.kind])
+        kind.update(f"読み取り不可：{KIND_JA[result.kind]}" if result.refused else KIND_JA[result.kind])
         kind.set_class(result.refused, "-refused")
         message = result.message_ja
         if result.kind == ScanKind.PORTAL_LINK:

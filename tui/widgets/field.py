@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from madoguchi.edge.numbers import InputError
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label
@@ -17,6 +18,32 @@ def japanese_message(error: InputError, fallback_ja: str) -> str:
     return fallback_ja
 
 
+class DeskInput(Input):
+    """An input that keeps every key typed: 全角空白 (U+3000, which `str.isprintable` calls not
+    printable), and keys that arrived in the same burst as a Tab (a wedge scanner, a fast
+    typist): Textual queues them here before its Tab binding moves the focus, so the Tab moves
+    it at once and those keys go on to the field that has it now."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        focused = self.screen.focused
+        if focused is not None and focused is not self:
+            event.stop()
+            event.prevent_default()
+            focused.post_message(events.Key(event.key, event.character))
+            return
+        if event.key in ("tab", "shift+tab"):
+            event.stop()
+            event.prevent_default()
+            self.screen.focus_next() if event.key == "tab" else self.screen.focus_previous()
+            return
+        if event.character == "\u3000":
+            event.stop()
+            event.prevent_default()
+            self.insert_text_at_cursor(event.character)
+            return
+        await super()._on_key(event)
+
+
 class Field(Horizontal):
     def __init__(self, label_ja: str, field_id: str, *, max_length: int = 0, password: bool = False,
                  placeholder: str = "") -> None:
@@ -29,7 +56,7 @@ class Field(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label(self.label_ja, classes="field-label")
-        yield Input(id=self.field_id, max_length=self.max_length, password=self.password,
+        yield DeskInput(id=self.field_id, max_length=self.max_length, password=self.password,
                     placeholder=self.placeholder, compact=True, select_on_focus=False)
         yield Label("", id=f"{self.field_id}-message", classes="field-message", markup=False)
 

@@ -42,8 +42,9 @@ class StatusBar(Horizontal):
         no_data = status.data_age_seconds is None  # a fresh install before the first sync
         if no_data:
             data.update("データ: なし（同期待ち）")
-        else:
-            data.update(f"データ: {age_ja(status.data_age_seconds)}")
+        else:  # the age of the synced data as a whole; a verdict shows its own record's age
+            stale = "（古い）" if status.data_stale else ""  # in words too, not by colour alone
+            data.update(f"データ: {age_ja(status.data_age_seconds)}時点{stale}")
         data.set_class(status.data_stale and not (status.sync_rejected or no_data), "-warning")
         data.set_class(status.sync_rejected or no_data, "-error")
         if status.sync_rejected:

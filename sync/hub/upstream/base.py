@@ -53,7 +53,7 @@ class Upstream(Protocol):
         """Check one person by numbers (資格確認 by 保険証情報)."""
         ...
 
-    def batch_check(self, queries: Sequence[NumbersQuery], timeout: float) -> list[OnlineAnswer]:
+    def batch_check(self, queries: Sequence[NumbersQuery], timeout: float) -> list[OnlineAnswer | UpstreamError]:
         """一括照会: pre-check many scheduled patients; answers in the order of `queries`."""
         ...
 

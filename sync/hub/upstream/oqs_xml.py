@@ -7,10 +7,14 @@ public. Everything here must be checked against a real terminal at installation.
 
 Layout: ``XmlMsg`` → ``MessageHeader`` (QualificationConfirmationDate, MedicalInstitutionCode,
 ArbitraryFileIdentifier, ReferenceClassification 1 card / 2 numbers, SegmentOfResult 1 done /
-2 processing / 9 error, ErrorCode, ErrorMessage, CharacterCodeIdentifier 0 UTF-8 / 1 Shift_JIS)
-and ``MessageBody`` (ProcessingResultStatus 1 ok / 2 error, ProcessingResultCode/Message,
-QualificationValidity 1–5, ResultList of ResultOfQualificationConfirmation). The batch result
-(``OQSmuquc02res_``) holds one ``BulkConfirmUnit`` per person.
+2 processing / anything else an error (9 in one source, 3 in another), ErrorCode, ErrorMessage,
+CharacterCodeIdentifier 0 UTF-8 / 1 Shift_JIS, in answers only) and ``MessageBody``
+(ProcessingResultStatus 1 ok / 2 error, ProcessingResultCode/Message, QualificationValidity 1–5,
+PrescriptionIssueSelect, ResultList of ResultOfQualificationConfirmation). The batch result
+(``OQSmuquc02res_``) holds one ``BulkConfirmUnit`` per person; a batch request identifies each
+person by ``ArbitraryIdentifier``. The 照会番号 (our patient id, returned in later reader pushes
+as ``ReferenceNumber``) is registered by its own request (``OQSsiimm01req_``, body
+``ReferenceNumberRegistrationInfo``).
 
 Every file is parsed with defusedxml with DTDs forbidden (the terminal never sends one), so
 entity bombs and external entities are refused before expansion. Anything unreadable raises
@@ -29,7 +33,7 @@ from datetime import date, datetime, timezone
 import defusedxml
 import defusedxml.ElementTree as SafeET
 from madoguchi.edge.config import JST
-from madoguchi.edge.model import QualificationRecord, Validity
+from madoguchi.edge.model import QualificationRecord, SpecificDiseaseCertificate, Validity
 from madoguchi.edge.verdict import OnlineAnswer
 from madoguchi.sync.hub.upstream.base import MalformedAnswer, NumbersQuery, UpstreamError
 
@@ -75,7 +79,7 @@ def padded_insurer(insurer_number: str) -> str:
     return digits.rjust(8)
 
 
-def _search_info(parent: ET.Element, query: NumbersQuery, with_reference: bool) -> None:
+def _search_info(parent: ET.Element, query: NumbersQuery, identifier: str = "") -> None:
     info = ET.SubElement(parent, "QualificationConfirmSearchInfo")
     ET.SubElement(info, "InsurerNumber").text = padded_insurer(query.insurer_number)
     if query.symbol:
@@ -85,8 +89,8 @@ def _search_info(parent: ET.Element, query: NumbersQuery, with_reference: bool) 
         ET.SubElement(info, "InsuredBranchNumber").text = query.branch
     ET.SubElement(info, "Birthdate").text = query.birth_date.strftime("%Y%m%d")
     ET.SubElement(info, "LimitApplicationCertificateRelatedConsFlg").text = "1"
-    if with_reference and query.reference_number:
-        ET.SubElement(info, "ReferenceNumber").text = query.reference_number
+    if identifier:
+        ET.SubElement(info, "ArbitraryIdentifier").text = identifier
 
 
 def _message(header: dict[str, str], encoding: str) -> tuple[ET.Element, ET.Element]:
@@ -94,7 +98,6 @@ def _message(header: dict[str, str], encoding: str) -> tuple[ET.Element, ET.Elem
     head = ET.SubElement(root, "MessageHeader")
     for name, value in header.items():
         ET.SubElement(head, name).text = value
-    ET.SubElement(head, "CharacterCodeIdentifier").text = ENCODINGS[encoding][2]
     return root, ET.SubElement(root, "MessageBody")
 
 
@@ -111,17 +114,36 @@ def single_request(query: NumbersQuery, institution_code: str, day: date, file_i
     """OQSsiquc01req_: check one person by numbers."""
     root, body = _message({"QualificationConfirmationDate": day.strftime("%Y%m%d"),
                            "MedicalInstitutionCode": institution_code, "ArbitraryFileIdentifier": file_id}, encoding)
-    _search_info(body, query, with_reference=False)
+    _search_info(body, query)
     return _serialize(root, encoding)
 
 
 def batch_upload_request(queries: Sequence[NumbersQuery], institution_code: str, day: date, file_id: str,
                          encoding: str) -> bytes:
-    """OQSmuquc01req_: the list to pre-check; each person carries its 照会番号 to match answers."""
+    """OQSmuquc01req_: the list to pre-check; each person carries an ArbitraryIdentifier (its
+    position in the list, 1-based) that the result echoes back."""
     root, body = _message({"QualificationConfirmationDate": day.strftime("%Y%m%d"),
                            "MedicalInstitutionCode": institution_code, "ArbitraryFileIdentifier": file_id}, encoding)
-    for query in queries:
-        _search_info(body, query, with_reference=True)
+    for index, query in enumerate(queries, 1):
+        _search_info(body, query, identifier=str(index))
+    return _serialize(root, encoding)
+
+
+def reference_request(query: NumbersQuery, institution_code: str, file_id: str, encoding: str) -> bytes:
+    """OQSsiimm01req_: register the facility's patient id as this person's 照会番号, so that later
+    reader pushes carry it (body ReferenceNumberRegistrationInfo, as a public ReceptionAgent
+    specification for OQSDrug2-based desks writes it; docs/domain.md §5)."""
+    if not query.reference_number:
+        raise UpstreamError("a 照会番号 registration needs the patient id")
+    root, body = _message({"MedicalInstitutionCode": institution_code, "ArbitraryFileIdentifier": file_id}, encoding)
+    info = ET.SubElement(body, "ReferenceNumberRegistrationInfo")
+    ET.SubElement(info, "ReferenceNumber").text = query.reference_number
+    ET.SubElement(info, "InsurerNumber").text = padded_insurer(query.insurer_number)
+    if query.symbol:
+        ET.SubElement(info, "InsuredCardSymbol").text = query.symbol
+    ET.SubElement(info, "InsuredIdentificationNumber").text = query.number
+    if query.branch:
+        ET.SubElement(info, "InsuredBranchNumber").text = query.branch
     return _serialize(root, encoding)
 
 
@@ -227,31 +249,65 @@ def _record_id(*parts: str) -> int:
     return int.from_bytes(hashlib.blake2b("\x1f".join(parts).encode(), digest_size=7).digest(), "big")
 
 
+def _sex(result: ET.Element, name: str) -> int:
+    value = _code(_text(result, name), ("1", "2", "3"), name)
+    return int(value) if value else 0
+
+
+def _yen(value: str | None, field: str) -> int | None:
+    if value is None:
+        return None
+    if not value.isascii() or not value.isdigit():
+        raise MalformedAnswer(f"{field}: {value[:20]!r} is not an amount")
+    return int(value)
+
+
+def _flag(result: ET.Element, name: str) -> str:
+    value = _text(result, name)
+    if value is not None and (len(value) != 1 or not value.isdigit()):
+        raise MalformedAnswer(f"{name}: {value[:20]!r} is not a flag")
+    return value or ""
+
+
+def _disease_certificates(result: ET.Element) -> tuple[SpecificDiseaseCertificate, ...]:
+    certificates = []
+    for info in result.iterfind("SpecificDiseasesCertificateList/SpecificDiseasesCertificateInfo"):
+        category = _text(info, "SpecificDiseasesDiseaseCategory")
+        if not category:
+            continue
+        certificates.append(SpecificDiseaseCertificate(
+            SPECIFIC_DISEASES.get(category.lstrip("0"), category),
+            issued_on=_date(_text(info, "SpecificDiseasesCertificateDate"), "SpecificDiseasesCertificateDate"),
+            valid_from=_date(_text(info, "SpecificDiseasesValidStartDate"), "SpecificDiseasesValidStartDate"),
+            valid_until=_date(_text(info, "SpecificDiseasesValidEndDate"), "SpecificDiseasesValidEndDate"),
+            self_pay_yen=_yen(_text(info, "SpecificDiseasesSelfPay"), "SpecificDiseasesSelfPay")))
+    return tuple(certificates)
+
+
 def parse_record(result: ET.Element, as_of: datetime, validity: Validity,
-                 reference_number: str | None = None) -> QualificationRecord:
-    """ResultOfQualificationConfirmation → QualificationRecord (docs/domain.md §5)."""
+                 reference_number: str | None = None, prescription_issue: str = "") -> QualificationRecord:
+    """ResultOfQualificationConfirmation → QualificationRecord (docs/domain.md §5).
+
+    QualificationDate and DisqualificationDate are optional (older terminals never write them):
+    the start of cover falls back to the card's validity start, else stays unknown. 不開示 is
+    never inferred: the layout has no element for it, and a missing Address is only that.
+    """
     insurer = (_text(result, "InsurerNumber") or "").strip()
     symbol = _text(result, "InsuredCardSymbol") or ""
     number = _text(result, "InsuredIdentificationNumber") or ""
     branch = _text(result, "InsuredBranchNumber") or ""
     birth = _date(_required(result, "Birthdate"), "Birthdate")
-    qualified = _date(_text(result, "QualificationDate") or _text(result, "InsuredCardValidDate"), "QualificationDate")
-    if qualified is None:
-        raise MalformedAnswer("QualificationDate is missing")
+    valid_from = _date(_text(result, "InsuredCardValidDate"), "InsuredCardValidDate")
+    qualified = _date(_text(result, "QualificationDate"), "QualificationDate") or valid_from
     family = _code(_text(result, "PersonalFamilyClassification"), ("1", "2"), "PersonalFamilyClassification")
-    sex = _code(_text(result, "Sex1"), ("1", "2", "3"), "Sex1")
     loss = _text(result, "ReasonOfLoss")
     elderly = result.find("ElderlyRecipientCertificateInfo")
     limit = result.find("LimitApplicationCertificateRelatedInfo")
-    diseases = []
-    for info in result.iterfind("SpecificDiseasesCertificateList/SpecificDiseasesCertificateInfo"):
-        category = _text(info, "SpecificDiseasesDiseaseCategory")
-        if category:
-            diseases.append(SPECIFIC_DISEASES.get(category.lstrip("0"), category))
-    address = _text(result, "Address")
+    certificates = _disease_certificates(result)
     disqualified = _date(_text(result, "DisqualificationDate"), "DisqualificationDate")
+    issue = _code(_text(result, "PrescriptionIssueSelect"), ("1", "2"), "PrescriptionIssueSelect")
     return QualificationRecord(
-        record_id=_record_id(insurer, symbol, number, branch, qualified.isoformat()),
+        record_id=_record_id(insurer, symbol, number, branch, qualified.isoformat() if qualified else ""),
         insurer_number=insurer,
         insurer_name=_text(result, "InsurerName") or "",
         symbol=symbol,
@@ -261,16 +317,19 @@ def parse_record(result: ET.Element, as_of: datetime, validity: Validity,
         name=_required(result, "Name"),
         name_kana=_text(result, "NameKana") or "",
         name_other=_text(result, "NameOfOther") or "",
+        name_other_kana=_text(result, "NameOfOtherKana") or "",
         birth_date=birth,
-        sex=int(sex) if sex else 0,
+        sex=_sex(result, "Sex1"),
+        sex2=_sex(result, "Sex2"),
         qualification_date=qualified,
         as_of=as_of,
-        address=address,
+        address=_text(result, "Address"),
         post_number=_text(result, "PostNumber"),
         disqualification_date=disqualified,
         loss_reason=LOSS_REASONS.get(loss, loss) if loss else "",
         card_classification=_text(result, "InsuredCardClassification") or "",
-        valid_from=_date(_text(result, "InsuredCardValidDate"), "InsuredCardValidDate"),
+        certificate_issued_on=_date(_text(result, "InsuredCertificateIssuanceDate"), "InsuredCertificateIssuanceDate"),
+        valid_from=valid_from,
         valid_until=_date(_text(result, "InsuredCardExpirationDate"), "InsuredCardExpirationDate"),
         copay_percent=_ratio(_text(result, "InsuredPartialContributionRatio"), "InsuredPartialContributionRatio"),
         preschool=_text(result, "PreschoolClassification") == "1",
@@ -279,9 +338,24 @@ def parse_record(result: ET.Element, as_of: datetime, validity: Validity,
         elderly_valid_from=_date(_text(elderly, "ElderlyRecipientValidStartDate"), "ElderlyRecipientValidStartDate"),
         elderly_valid_until=_date(_text(elderly, "ElderlyRecipientValidEndDate"), "ElderlyRecipientValidEndDate"),
         limit_class=_text(limit, "LimitApplicationCertificateClassificationFlag") or "",
-        specific_diseases=tuple(diseases),
-        # Reconstructed: for a 不開示 person the terminal leaves the address out.
-        nondisclosure=address is None,
+        limit_certificate=_text(limit, "LimitApplicationCertificateClassification") or "",
+        limit_issued_on=_date(_text(limit, "LimitApplicationCertificateDate"), "LimitApplicationCertificateDate"),
+        limit_valid_from=_date(_text(limit, "LimitApplicationCertificateValidStartDate"),
+                               "LimitApplicationCertificateValidStartDate"),
+        limit_valid_until=_date(_text(limit, "LimitApplicationCertificateValidEndDate"),
+                                "LimitApplicationCertificateValidEndDate"),
+        limit_long_term_from=_date(_text(limit, "LimitApplicationCertificateLongTermDate"),
+                                   "LimitApplicationCertificateLongTermDate"),
+        limit_certificate_changed=_text(result, "LimitApplicationCertificateChanged") == "1",
+        specific_diseases=tuple(c.disease for c in certificates),
+        specific_disease_certificates=certificates,
+        consent_limit=_flag(result, "LimitApplicationCertificateRelatedConsFlg"),
+        consent_specific_diseases=_flag(result, "SpecificDiseasesCertificateRelatedConsFlg"),
+        consent_checkups=_flag(result, "SpecificHealthCheckupsInfoConsFlg"),
+        consent_medication=_flag(result, "PharmacistsInfoConsFlg") or _flag(result, "PharmaceuticalInfoConsFlg"),
+        consent_diagnosis=_flag(result, "DiagnosisInfoConsFlg"),
+        consent_operation=_flag(result, "OperationInfoConsFlg"),
+        prescription_issue=issue or prescription_issue,
         validity=Validity.INVALID if disqualified and validity == Validity.VALID else validity,
         patient_id=reference_number or _text(result, "ReferenceNumber") or "",
     )
@@ -294,8 +368,10 @@ def _validity(value: str | None) -> Validity:
 
 
 def _refused(header: ET.Element) -> None:
-    if _text(header, "SegmentOfResult") == "9":
-        raise TerminalRefused(_text(header, "ErrorCode") or "", _text(header, "ErrorMessage") or "")
+    """Anything but 1 (done) or 2 (processing) is an error: 9 in one source, 3 in another."""
+    segment = _text(header, "SegmentOfResult")
+    if segment is not None and segment not in ("1", "2"):
+        raise TerminalRefused(_text(header, "ErrorCode") or segment, _text(header, "ErrorMessage") or "")
 
 
 def _answer(container: ET.Element, results: list[ET.Element], as_of: datetime,
@@ -304,11 +380,13 @@ def _answer(container: ET.Element, results: list[ET.Element], as_of: datetime,
         raise TerminalRefused(_text(container, "ProcessingResultCode") or "",
                               _text(container, "ProcessingResultMessage") or "")
     validity = _validity(_text(container, "QualificationValidity"))
+    # 処方箋発行形態 sits in the body in one source, in the result in another.
+    issue = _code(_text(container, "PrescriptionIssueSelect"), ("1", "2"), "PrescriptionIssueSelect") or ""
     records = []
     for index, result in enumerate(results):
         # Only the first result carries the answer's validity; others stand for themselves.
         own = validity if index == 0 and validity != Validity.MULTIPLE else Validity.VALID
-        records.append(parse_record(result, as_of, own, reference_number))
+        records.append(parse_record(result, as_of, own, reference_number, issue))
     return OnlineAnswer(validity, tuple(records), as_of)
 
 
@@ -330,6 +408,17 @@ def parse_reception(data: bytes) -> str:
     raise MalformedAnswer("no ReceptionNumber in the batch upload's answer")
 
 
+def parse_registration(data: bytes) -> str:
+    """The answer to a 照会番号 registration (OQSsiimm01res_): the number registered, or
+    TerminalRefused when the terminal says it failed."""
+    root = parse_xml(data)
+    header, body = root.find("MessageHeader"), root.find("MessageBody")
+    _refused(header)
+    if _text(body, "ProcessingResultStatus") == "2":
+        raise TerminalRefused(_text(body, "ProcessingResultCode") or "", _text(body, "ProcessingResultMessage") or "")
+    return next((e.text.strip() for e in body.iter("ReferenceNumber") if e.text and e.text.strip()), "")
+
+
 @dataclass(frozen=True)
 class BatchUnit:
     """One person of a batch result: what was asked (as the terminal echoes it) and the answer."""
@@ -339,8 +428,9 @@ class BatchUnit:
     number: str
     branch: str
     birth_date: date | None
-    reference_number: str
+    reference_number: str  # 照会番号, if one was registered
     answer: OnlineAnswer | UpstreamError
+    identifier: str = ""  # the ArbitraryIdentifier the request gave this person
 
 
 def parse_batch_result(data: bytes, now: datetime) -> list[BatchUnit] | None:
@@ -354,9 +444,10 @@ def parse_batch_result(data: bytes, now: datetime) -> list[BatchUnit] | None:
     units = []
     for unit in body.iterfind("BulkConfirmUnit"):
         asked = unit.find("QualificationConfirmSearchInfo")
-        reference = _text(unit, "ReferenceNumber") or _text(asked, "ReferenceNumber") or ""
         results = unit.findall("ResultOfQualificationConfirmation") + unit.findall(
             "ResultList/ResultOfQualificationConfirmation")
+        reference = _text(unit, "ReferenceNumber") or next(
+            (r for r in (_text(result, "ReferenceNumber") for result in results) if r), "")
         try:
             answer: OnlineAnswer | UpstreamError = _answer(unit, results, as_of, reference or None)
         except TerminalRefused as exc:
@@ -364,5 +455,6 @@ def parse_batch_result(data: bytes, now: datetime) -> list[BatchUnit] | None:
         units.append(BatchUnit((_text(asked, "InsurerNumber") or "").strip(), _text(asked, "InsuredCardSymbol") or "",
                                _text(asked, "InsuredIdentificationNumber") or "",
                                _text(asked, "InsuredBranchNumber") or "",
-                               _date(_text(asked, "Birthdate"), "Birthdate"), reference, answer))
+                               _date(_text(asked, "Birthdate"), "Birthdate"), reference, answer,
+                               _text(asked, "ArbitraryIdentifier") or ""))
     return units

@@ -3,8 +3,9 @@
 The terminal shares three folders: ``req`` (we write requests), ``res`` (it writes each answer
 under the request's name with req→res) and ``face`` (it pushes the results of checks made on
 its card reader). This adapter writes ``OQSsiquc01req_`` single checks, runs the two-step batch
-(``OQSmuquc01req_`` upload → ReceptionNumber, then ``OQSmuquc02req_`` to download the result)
-and ingests ``OQSsiquc01res_face_`` pushes.
+(``OQSmuquc01req_`` upload → ReceptionNumber, then ``OQSmuquc02req_`` to download the result),
+registers 照会番号 (``OQSsiimm01req_``: our patient id, which later reader pushes carry) for the
+people a batch found without one, and ingests ``OQSsiquc01res_face_`` pushes.
 
 RECONSTRUCTED, NOT OFFICIAL: the folder layout, file names and XML come from open-source
 implementations (docs/domain.md §5, see `sync.upstream.oqs_xml`) and must be checked against a real
@@ -31,11 +32,13 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
 from madoguchi.edge.config import JST
+from madoguchi.edge.model import Validity
 from madoguchi.edge.verdict import OnlineAnswer
 from madoguchi.sync.hub.upstream import oqs_xml
 from madoguchi.sync.hub.upstream.base import (
@@ -52,6 +55,7 @@ log = logging.getLogger(__name__)
 SINGLE = "OQSsiquc01req_"
 BATCH_UPLOAD = "OQSmuquc01req_"
 BATCH_DOWNLOAD = "OQSmuquc02req_"
+REGISTER = "OQSsiimm01req_"  # 照会番号 registration, one person
 FACE = "OQSsiquc01res_face_"
 TAG = "MDG"  # marks the files this adapter named
 SESSIONS = 20  # the terminal takes at most 20 sessions (docs/domain.md §1)
@@ -117,7 +121,9 @@ class FileTerminal:
         while True:
             units = self.batch_download(reception, max(deadline - time.monotonic(), 0.0))
             if units is not None:
-                return match_units(queries, units)
+                answers = match_units(queries, units)
+                self._register_missing(queries, answers, deadline)
+                return [_ours(q, a) for q, a in zip(queries, answers, strict=True)]
             if deadline - time.monotonic() < self.batch_retry:
                 raise BatchPending(f"batch {reception} still processing after {timeout:.1f} s", reception)
             time.sleep(self.batch_retry)
@@ -136,6 +142,32 @@ class FileTerminal:
     def resolve_card(self, card_link: str, timeout: float) -> OnlineAnswer | None:
         """The terminal resolves a card only through its own reader (results come as pushes)."""
         return None
+
+    def register_reference(self, query: NumbersQuery, timeout: float) -> str:
+        """Register query.reference_number as the 照会番号 of the person with these numbers;
+        returns the number the terminal registered."""
+        return self._exchange(
+            REGISTER, lambda file_id: oqs_xml.reference_request(query, self.institution_code, file_id, self.encoding),
+            time.monotonic() + timeout, oqs_xml.parse_registration)
+
+    def _register_missing(self, queries: Sequence[NumbersQuery], answers: Sequence[OnlineAnswer | UpstreamError],
+                          deadline: float) -> None:
+        """Best effort, within the batch's time: a person found without our 照会番号 gets it
+        registered under the numbers of the answer (the current qualification)."""
+        for query, answer in zip(queries, answers, strict=True):
+            if (not query.reference_number or not isinstance(answer, OnlineAnswer) or answer.validity != Validity.VALID
+                    or len(answer.records) != 1 or answer.records[0].patient_id):
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.info("照会番号 registration left for the next batch: out of time")
+                return
+            r = answer.records[0]
+            try:
+                self.register_reference(NumbersQuery(r.insurer_number, r.symbol, r.number, r.birth_date, r.branch,
+                                                     query.reference_number), left)
+            except UpstreamError as exc:
+                log.warning("照会番号 registration failed: %s", exc)
 
     # ---- the batch's two steps ---------------------------------------------------------------
 
@@ -323,7 +355,8 @@ class FileTerminal:
 
 
 def match_units(queries: Sequence[NumbersQuery], units: list[BatchUnit]) -> list[OnlineAnswer | UpstreamError]:
-    """Each query's answer in a batch result: by 照会番号, else by the echoed numbers."""
+    """Each query's answer in a batch result: by the ArbitraryIdentifier the request gave it (its
+    1-based position), else by 照会番号, else by the echoed numbers."""
     answers: list[OnlineAnswer | UpstreamError | None] = [None] * len(queries)
     by_reference: dict[str, list[int]] = {}
     by_numbers: dict[tuple, list[int]] = {}
@@ -333,7 +366,9 @@ def match_units(queries: Sequence[NumbersQuery], units: list[BatchUnit]) -> list
         by_numbers.setdefault((query.insurer_number.strip(), query.symbol, query.number, query.branch,
                                query.birth_date), []).append(index)
     for unit in units:
-        candidates = by_reference.get(unit.reference_number, []) if unit.reference_number else []
+        position = int(unit.identifier) - 1 if unit.identifier.isascii() and unit.identifier.isdigit() else -1
+        candidates = [position] if 0 <= position < len(queries) else []
+        candidates = candidates or (by_reference.get(unit.reference_number, []) if unit.reference_number else [])
         candidates = candidates or by_numbers.get((unit.insurer_number, unit.symbol, unit.number, unit.branch,
                                                    unit.birth_date), [])
         free = [i for i in candidates if answers[i] is None]
@@ -341,6 +376,14 @@ def match_units(queries: Sequence[NumbersQuery], units: list[BatchUnit]) -> list
             answers[free[0]] = unit.answer
     return [a if a is not None else UpstreamError("the batch result has no answer for this person")
             for a in answers]
+
+
+def _ours(query: NumbersQuery, answer: OnlineAnswer | UpstreamError) -> OnlineAnswer | UpstreamError:
+    """A batch answer is matched to its query: records without a 照会番号 get the query's."""
+    if not query.reference_number or not isinstance(answer, OnlineAnswer) or answer.validity == Validity.MULTIPLE:
+        return answer
+    return replace(answer, records=tuple(r if r.patient_id else replace(r, patient_id=query.reference_number)
+                                         for r in answer.records))
 
 
 def _unlink(path: Path) -> bool:

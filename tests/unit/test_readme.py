@@ -1,0 +1,37 @@
+"""The README's first examples, run as written from the README's own text in a fresh data
+directory: they must find people on any day (the synthetic population moves with the date)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".venv" / "bin"
+
+
+def command_examples() -> list[str]:
+    """The lines of the sh block under "## The command", comments dropped."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## The command", 1)[1]
+    block = re.search(r"```sh\n(.*?)```", section, re.S)[1]
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_the_command_examples_work_today(tmp_path):
+    examples = command_examples()
+    assert examples[0].startswith("madoguchi population") and any("check" in e for e in examples)
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "MADOGUCHI_DATA_DIR": str(tmp_path / "data"),
+           "MADOGUCHI_CONFIG": os.devnull}
+    for example in examples:
+        result = subprocess.run(["sh", "-c", example], cwd=tmp_path, env=env, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, f"{example}\n{result.stderr}"
+        if example.startswith("madoguchi check") and "--json" in example:
+            answer = json.loads(result.stdout)
+            assert answer["record"] is not None and answer["verdict"] == "ok", example
+        elif example.startswith("madoguchi check"):
+            assert "氏名" in result.stdout, f"{example}: nobody found\n{result.stdout}"
