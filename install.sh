@@ -196,6 +196,13 @@ fi
 # ---- packages ----------------------------------------------------------------------------------
 
 step "Debian packages"
+# SQLCipher (sqlcipher3) publishes wheels for amd64 and arm64 only, and its source build downloads
+# OpenSSL: 32-bit Raspberry Pi OS (armhf) cannot hold the encrypted cache.
+architecture=$(dpkg --print-architecture)
+case $architecture in
+    amd64|arm64) note "architecture: $architecture" ;;
+    *) die "this is $architecture: madoguchi needs a 64-bit system (amd64, or arm64: 64-bit Raspberry Pi OS)" ;;
+esac
 packages=(python3 python3-venv python3-dev gcc systemd procps)  # procps: /bin/kill for `systemctl reload`
 if [ "$mode" = device ]; then
     # pcscd and the CCID driver; swig, pkg-config and libpcsclite-dev build pyscard.
@@ -222,6 +229,11 @@ if [ "$mode" = device ] && dpkg-query -W -f='${Status}' vsmartcard-vpcd 2>/dev/n
     printf 'install.sh: WARNING: vsmartcard-vpcd is installed: it listens on the network for a virtual card.\n' >&2
     printf '            Remove it on a desk: apt-get purge vsmartcard-vpcd\n' >&2
 fi
+# cage draws through a KMS display driver; Raspberry Pi OS has one unless config.txt turned it off.
+if [ "$mode" = device ] && [ "$kiosk" -eq 1 ] && ! compgen -G '/dev/dri/card*' >/dev/null; then
+    printf 'install.sh: WARNING: no display driver (/dev/dri/card*): the kiosk screen (cage) cannot start.\n' >&2
+    printf '            On a Raspberry Pi: dtoverlay=vc4-kms-v3d in /boot/firmware/config.txt, then reboot.\n' >&2
+fi
 
 # ---- user and directories ----------------------------------------------------------------------
 
@@ -240,13 +252,14 @@ systemd-tmpfiles --create madoguchi.conf
 
 step "the program in $VENV (on Debian's Python, readable by the kiosk user)"
 restart=0  # set when the program or a unit changed: running services restart
-if [ "$mode" = device ]; then extras=reader,sqlcipher; else extras=hub,sqlcipher; fi
-sources=(pyproject.toml README.md edge sync tui sim madoguchi)
+# Every dependency at the version and hash of the lock file (requirements/, made by scripts/lock):
+# requirements/device.txt = extras reader + sqlcipher, requirements/hub.txt = hub + sqlcipher.
+sources=(pyproject.toml README.md requirements edge sync tui sim madoguchi)
 source_hash=$(cd "$SRC" && tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner \
     --exclude=__pycache__ --exclude='*.pyc' -cf - "${sources[@]}" | sha256sum | cut -c1-32)
-stamp="$source_hash $extras $(/usr/bin/python3 -c 'import sys; print(sys.version.split()[0])')"
+stamp="$source_hash $mode $(/usr/bin/python3 -c 'import sys; print(sys.version.split()[0])')"
 if [ -x "$VENV/bin/madoguchi" ] && [ "$(cat "$PREFIX/.installed" 2>/dev/null)" = "$stamp" ]; then
-    note "unchanged: madoguchi [$extras] from these sources is installed"
+    note "unchanged: madoguchi ($mode, requirements/$mode.txt) from these sources is installed"
 else
     note "building a new environment (pip reuses its cache of built wheels)"
     build=$(mktemp -d)
@@ -254,7 +267,9 @@ else
     rm -rf "$VENV.new"
     (cd "$SRC" && tar --exclude=__pycache__ --exclude='*.pyc' -cf - "${sources[@]}") | tar -xf - -C "$build"
     /usr/bin/python3 -m venv "$VENV.new"
-    "$VENV.new/bin/python" -m pip install -q --disable-pip-version-check "${build}[$extras]"
+    "$VENV.new/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r "$build/requirements/$mode.txt"
+    # madoguchi itself, with the lock's setuptools (already installed: no download)
+    "$VENV.new/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation "$build"
     rm -rf "$build"
     # Scripts in a venv name their interpreter by absolute path: point them at the final place.
     grep -lI -- "$VENV.new" "$VENV.new"/bin/* | xargs sed -i "s|$VENV.new|$VENV|g"

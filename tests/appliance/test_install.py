@@ -48,7 +48,7 @@ def test_shellcheck_is_clean():
 
 def snapshot(dest: Path) -> Path:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    for name in ("edge", "sync", "tui", "sim", "madoguchi", "systemd", "docs"):
+    for name in ("edge", "sync", "tui", "sim", "madoguchi", "systemd", "docs", "requirements"):
         shutil.copytree(ROOT / name, dest / name, ignore=ignore)
     for name in ("install.sh", "pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, dest / name)

@@ -17,6 +17,7 @@ def checkout(tmp_path: Path) -> tuple[Path, dict, Path]:
     (work / "scripts").mkdir(parents=True)
     shutil.copy(ROOT / "scripts" / "bootstrap", work / "scripts" / "bootstrap")
     shutil.copy(ROOT / "pyproject.toml", work / "pyproject.toml")
+    shutil.copytree(ROOT / "requirements", work / "requirements")
     log = tmp_path / "log"
     python = work / ".venv" / "bin" / "python"
     python.parent.mkdir(parents=True)
@@ -35,14 +36,18 @@ def bootstrap(work: Path, env: dict, mode: str) -> None:
 
 
 def installs(log: Path) -> list[str]:
-    return [line for line in log.read_text().splitlines() if line.startswith("pip ") and " -e " in line]
+    """The lock files pip installed (each followed by madoguchi itself, editable)."""
+    lines = [line for line in log.read_text().splitlines() if line.startswith("pip ")]
+    assert all(line == "pip -m pip install -q --no-deps --no-build-isolation -e ." for line in lines[1::2]), lines
+    return lines[::2]
 
 
 def test_demo_and_test_do_not_reinstall_each_other(tmp_path):
     work, env, log = checkout(tmp_path)
     for mode in ("demo", "test", "demo", "test", "demo"):
         bootstrap(work, env, mode)
-    assert installs(log) == ["pip -m pip install -q -e .", "pip -m pip install -q -e .[dev,reader,hub,camera,samples,sqlcipher]"]
+    assert installs(log) == ["pip -m pip install -q --require-hashes -r requirements/base.txt",
+                             "pip -m pip install -q --require-hashes -r requirements/dev.txt"]
 
 
 def test_test_first_then_demo_installs_once(tmp_path):
