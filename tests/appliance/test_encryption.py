@@ -22,6 +22,7 @@ pytest.importorskip("sqlcipher3", reason="extra `sqlcipher` not installed")
 def key_file(tmp_path, monkeypatch):
     path = tmp_path / "db.key"
     path.write_text(secrets.token_hex(32) + "\n")
+    path.chmod(0o600)
     monkeypatch.setenv(store.DATABASE_KEY_FILE_ENV, str(path))
     monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
     return path
@@ -51,6 +52,7 @@ def test_an_encrypted_cache_is_unreadable_without_its_key(tmp_path, key_file, po
         store.open_database(data_dir)
     other = tmp_path / "other.key"
     other.write_text(secrets.token_hex(32))
+    other.chmod(0o600)
     monkeypatch.setenv(store.DATABASE_KEY_FILE_ENV, str(other))
     with pytest.raises(store.StoreLocked, match="does not fit"):
         store.open_database(data_dir)
@@ -60,6 +62,7 @@ def test_the_systemd_credential_wins_over_the_key_file(tmp_path, key_file, monke
     credentials = tmp_path / "credentials"
     credentials.mkdir()
     (credentials / store.DATABASE_KEY_CREDENTIAL).write_text(secrets.token_hex(32))
+    (credentials / store.DATABASE_KEY_CREDENTIAL).chmod(0o400)  # as systemd makes it
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
     store.open_database(tmp_path / "data", create=True).close()
     monkeypatch.delenv("CREDENTIALS_DIRECTORY")
@@ -71,6 +74,7 @@ def test_the_systemd_credential_wins_over_the_key_file(tmp_path, key_file, monke
 def test_a_bad_key_file_is_a_clear_error(tmp_path, monkeypatch, content):
     path = tmp_path / "db.key"
     path.write_text(content)
+    path.chmod(0o600)
     monkeypatch.setenv(store.DATABASE_KEY_FILE_ENV, str(path))
     with pytest.raises(store.StoreLocked, match="database key"):
         store.open_database(tmp_path, create=True)
@@ -91,6 +95,7 @@ def test_the_store_tests_pass_on_an_encrypted_store(tmp_path):
     """Every store test again, each database encrypted (the key given by file)."""
     key = tmp_path / "db.key"
     key.write_text(secrets.token_hex(32))
+    key.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if k != "CREDENTIALS_DIRECTORY"}
     env[store.DATABASE_KEY_FILE_ENV] = str(key)
     root = Path(__file__).resolve().parents[2]
@@ -98,3 +103,9 @@ def test_the_store_tests_pass_on_an_encrypted_store(tmp_path):
                             cwd=root, env=env, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert " passed" in result.stdout
+
+
+def test_a_key_file_others_can_read_is_refused(key_file):
+    key_file.chmod(0o644)
+    with pytest.raises(store.StoreLocked, match="may be read by others"):
+        store.open_database(key_file.parent / "data", create=True)

@@ -100,6 +100,7 @@ def check_the_kiosk_runs_headless() -> None:
     subprocess.run(["systemd-creds", "decrypt", "--name=madoguchi-db-key", "/etc/credstore.encrypted/madoguchi-db-key",
                     str(secrets_dir / "madoguchi-db-key")], check=True, capture_output=True)
     shutil.chown(secrets_dir / "madoguchi-db-key", "madoguchi")
+    (secrets_dir / "madoguchi-db-key").chmod(0o400)  # as systemd hands a credential over
     env |= HEADLESS | {"XDG_RUNTIME_DIR": str(xdg), "CREDENTIALS_DIRECTORY": str(secrets_dir)}
     kiosk = subprocess.Popen(["runuser", "-u", "madoguchi", "--", "env", *(f"{k}={v}" for k, v in env.items()),
                               *command], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
