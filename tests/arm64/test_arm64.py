@@ -42,7 +42,7 @@ pytestmark = [
 
 
 def madoguchi(data_dir: Path, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MADOGUCHI_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MADOGUCHI_") or k == "MADOGUCHI_ROOT_KEYS"}
     env |= {"MADOGUCHI_DATA_DIR": str(data_dir), "MADOGUCHI_CONFIG": os.devnull}
     return subprocess.run([sys.executable, "-m", "madoguchi", *args], env=env, capture_output=True, text=True,
                           timeout=1200, check=True).stdout
@@ -60,7 +60,7 @@ def device(tmp_path_factory):
     madoguchi(data, "hub", "import", str(base / "first.jsonl"), "--facility", FACILITY)
     (share / "person.json").write_text(json.dumps(people["valid"], ensure_ascii=False))
     (share / "prescription.bin").write_bytes(build_jahis(prescription_from_person(people["valid"]), 10, eof=True))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MADOGUCHI_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MADOGUCHI_") or k == "MADOGUCHI_ROOT_KEYS"}
     env |= {"MADOGUCHI_DATA_DIR": str(data), "MADOGUCHI_CONFIG": os.devnull}
     hub = subprocess.Popen([sys.executable, "-m", "madoguchi", "hub", "serve", "--port", "0", "--api-port", "0",
                             "--population", str(base / "first.jsonl")], env=env, stdout=subprocess.PIPE, text=True)
