@@ -62,3 +62,13 @@ def watchdog(seconds: float) -> None:
 def load_note() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.1f}/{five:.1f} on {os.cpu_count()} cores (the machine may be shared with other work)"
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """End a child started in its own session: SIGTERM, then SIGKILL after 5 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

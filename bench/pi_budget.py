@@ -16,7 +16,6 @@ import json
 import os
 import resource
 import select
-import signal
 import statistics
 import struct
 import subprocess
@@ -25,6 +24,8 @@ import tempfile
 import termios
 import time
 from pathlib import Path
+
+from _common import stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 MADOGUCHI = ROOT / ".venv" / "bin" / "madoguchi"
@@ -57,12 +58,7 @@ def desk_start(data: Path, timeout: float = 60.0) -> tuple[float, float]:
                 seen += os.read(master, 65536)
         return cpu_of(proc.pid), time.perf_counter() - started
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
         os.close(master)
 
 

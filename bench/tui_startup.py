@@ -12,7 +12,6 @@ import argparse
 import fcntl
 import os
 import select
-import signal
 import statistics
 import struct
 import subprocess
@@ -21,6 +20,8 @@ import tempfile
 import termios
 import time
 from pathlib import Path
+
+from _common import stop_group
 
 ROOT = Path(__file__).resolve().parents[1]
 MADOGUCHI = ROOT / ".venv" / "bin" / "madoguchi"
@@ -57,12 +58,7 @@ def first_frame(argv: list[str], env: dict[str, str], timeout: float = 20.0) -> 
                if line.startswith(("VmRSS", "VmHWM"))}
         return elapsed, mem["VmRSS"], mem["VmHWM"]
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_group(proc)
         os.close(master)
 
 
