@@ -80,7 +80,7 @@ def raw_check(conn, r: CheckRequest, clock) -> None:
     conn.execute("BEGIN IMMEDIATE")
     head = conn.execute("SELECT rowid, hash FROM raw_audit ORDER BY rowid DESC LIMIT 1").fetchone()
     entry_id, prev = (head[0] + 1, head[1]) if head else (1, "")
-    values = [entry_id, at, "numbers", "ok", 1, "cache", row[-1] if row else None, 0, row[0] if row else None]
+    values = [entry_id, at, "numbers", "ok", 1, "cache", row[store.AS_OF] if row else None, 0, row[0] if row else None]
     digest = hashlib.sha256((prev + json.dumps(values)).encode()).hexdigest()
     conn.execute("INSERT INTO raw_audit (id, at, method, verdict, validity, source, data_as_of, data_age_seconds, "
                  "record_id, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", (*values, prev, digest))

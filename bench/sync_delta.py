@@ -70,7 +70,7 @@ def change_and_publish(paths: hub.HubPaths, hub_conn, desk, changes: int, timeou
     rows = hub_conn.execute(f"SELECT * FROM qualification ORDER BY random() LIMIT {changes}").fetchall()
     stamp = store.utcnow().isoformat()
     with store.transaction(hub_conn):
-        hub.change(hub_conn, QUALIFICATION_TABLE, [(*r[:-1], stamp) for r in rows], [])
+        hub.change(hub_conn, QUALIFICATION_TABLE, [(*r[:store.AS_OF], stamp, *r[store.AS_OF + 1:]) for r in rows], [])
     seen: list[float] = []
     watcher = threading.Thread(target=watch, args=(desk, store.get_sync_state(desk).data_version + 1, seen, timeout))
     watcher.start()
@@ -107,7 +107,7 @@ def run(tmp: Path, records: int, changes: int, rounds: int, daemon_rounds: int) 
         rows = hub_conn.execute(f"SELECT * FROM qualification ORDER BY random() LIMIT {changes}").fetchall()
         stamp = store.utcnow().isoformat()
         with store.transaction(hub_conn):
-            hub.change(hub_conn, QUALIFICATION_TABLE, [(*r[:-1], stamp) for r in rows], [])
+            hub.change(hub_conn, QUALIFICATION_TABLE, [(*r[:store.AS_OF], stamp, *r[store.AS_OF + 1:]) for r in rows], [])
         seen: list[float] = []
         watcher = threading.Thread(target=watch, args=(desk, store.get_sync_state(desk).data_version + 1, seen))
         watcher.start()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Collection
+from dataclasses import MISSING, asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import Enum, IntEnum
 
@@ -67,7 +68,8 @@ class QualificationRecord:
     validity: Validity = Validity.VALID  # as last answered by the national system
     patient_id: str = ""  # 診察券番号 / 照会番号 of this facility
     card_link: str = ""  # keyed hash of the card's auth certificate
-    # Fields of newer terminal answers (docs/domain.md §5, §10); not kept in the device's table yet.
+    # Fields of newer terminal answers (docs/domain.md §5, §10): the store keeps them (and any field
+    # added later) as one JSON object, `details` (record_details / fields_from_json).
     name_other_kana: str = ""  # 氏名カナ（その他）
     sex2: int = 0  # 性別2: the 表記 the insurer prints when it differs from 性別1
     certificate_issued_on: date | None = None  # 被保険者証交付年月日
@@ -139,13 +141,21 @@ class QualificationRecord:
 
     @classmethod
     def from_json(cls, data: dict) -> QualificationRecord:
-        kwargs = {}
-        for f in fields(cls):
-            if f.name not in data:
-                continue
-            value = data[f.name]
-            kwargs[f.name] = _coerce(f.name, value)
-        return cls(**kwargs)
+        return cls(**fields_from_json(data))
+
+
+def fields_from_json(data: dict) -> dict:
+    """The record fields named in `data` (JSON form), as the record holds them; other keys are
+    ignored (a newer release's fields)."""
+    return {name: _coerce(name, data[name]) for name in _FIELD_NAMES if name in data}
+
+
+def record_details(data: dict, columns: Collection[str]) -> str:
+    """The record's fields that are not `columns` (the store's), those not at their default, as
+    one JSON object (keys sorted: the same record always gives the same text); "" when none."""
+    details = {name: data[name] for name in _FIELD_NAMES
+               if name not in columns and name in data and data[name] != _JSON_DEFAULTS.get(name)}
+    return json.dumps(details, ensure_ascii=False, sort_keys=True, separators=(",", ":")) if details else ""
 
 
 @dataclass(frozen=True)
@@ -196,6 +206,12 @@ def _coerce(name: str, value):
     return value
 
 
+_FIELD_NAMES = tuple(f.name for f in fields(QualificationRecord))
+# Each field's default in JSON form (to_json: a tuple is a list); required fields have none.
+_JSON_DEFAULTS = {f.name: [] if f.default == () else f.default for f in fields(QualificationRecord)
+                  if f.default is not MISSING}
+
+
 class UnreadableRecord(ValueError):
     """A stored row that does not make a record (a bad value that got into the cache)."""
 
@@ -203,19 +219,23 @@ class UnreadableRecord(ValueError):
 # ---- validation of a record in its stored form (the hub's import, the device's apply) ----------
 
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_CONTROL = re.compile(r"[\x00-\x1f]")
 _TEXT_MAX = 200
-_INT_RANGES = {"personal_family": (0, 2), "sex": (0, 3), "copay_percent": (0, 100),
+_DETAILS_MAX = 8000  # the `details` object of a stored record (record_details)
+_INT_RANGES = {"personal_family": (0, 2), "sex": (0, 3), "sex2": (0, 3), "copay_percent": (0, 100),
                "elderly_copay_percent": (0, 100), "preschool": (0, 1), "nondisclosure": (0, 1),
                "validity": (1, 5), "record_id": (1, 2**63 - 1)}
 _REQUIRED_TEXT = {"insurer_number", "number"}
-_OPTIONAL = {"address", "post_number", "disqualification_date", "valid_from", "valid_until", "copay_percent",
-             "elderly_copay_percent", "elderly_valid_from", "elderly_valid_until"}
+# qualification_date too: older terminals never write it (docs/domain.md §5).
+_OPTIONAL = {"address", "post_number", "qualification_date", "disqualification_date", "valid_from", "valid_until",
+             "copay_percent", "elderly_copay_percent", "elderly_valid_from", "elderly_valid_until"}
 
 
 def stored_field_problems(values: dict) -> list[str]:
     """What is wrong with a record's fields in their stored form (dates as YYYY-MM-DD, as_of as
-    ISO 8601 with an offset, flags as 0/1, specific diseases as a JSON list): one
-    ``field: reason`` per bad field, never the value (it may be personal). [] if all is well."""
+    ISO 8601 with an offset, flags as 0/1, specific diseases as a JSON list, the other fields as
+    the JSON object `details`): one ``field: reason`` per bad field, never the value (it may be
+    personal). [] if all is well."""
     problems = []
     for name, value in values.items():
         problem = _stored_problem(name, value)
@@ -238,9 +258,9 @@ def _stored_problem(name: str, value) -> str | None:  # noqa: PLR0911 - one answ
         value.encode("utf-8")
     except UnicodeError:
         return "not valid text"
-    if len(value) > (4000 if name == "specific_diseases" else _TEXT_MAX):
+    if len(value) > {"specific_diseases": 4000, "details": _DETAILS_MAX}.get(name, _TEXT_MAX):
         return "too long"
-    if any(ord(c) < 0x20 for c in value):
+    if _CONTROL.search(value):
         return "control characters"
     if name in _DATE_FIELDS:
         try:
@@ -263,9 +283,57 @@ def _stored_problem(name: str, value) -> str | None:  # noqa: PLR0911 - one answ
             return "not a JSON list"
         if not (isinstance(diseases, list) and all(isinstance(d, str) for d in diseases)):
             return "not a JSON list of names"
+    if name == "details" and value:
+        return _details_problem(value)
     if name in _REQUIRED_TEXT and not value:
         return "empty"
     return None
+
+
+def _details_problem(text: str) -> str | None:
+    """Each field of a `details` object valid in its JSON form. Keys this release does not know
+    are a newer release's fields: kept as they are (bounded by the object's size)."""
+    try:
+        details = json.loads(text)
+    except ValueError:
+        return "not JSON"
+    if not isinstance(details, dict):
+        return "not a JSON object"
+    for name, value in details.items():
+        problem = _detail_problem(name, value) if name in _FIELD_NAMES else None
+        if problem:
+            return f"{name}: {problem}"
+    return None
+
+
+def _detail_problem(name: str, value) -> str | None:  # noqa: PLR0911 - one answer per rule
+    default = _JSON_DEFAULTS.get(name, MISSING)
+    if value is None:
+        return None if default is None else "missing"
+    if isinstance(default, bool):
+        return None if type(value) is bool else "not true or false"
+    if isinstance(default, int) and name not in _INT_RANGES:
+        return None if type(value) is int else "not an integer"
+    if not isinstance(default, list):
+        return _stored_problem(name, value)
+    if not isinstance(value, list):
+        return "not a list"
+    try:
+        _coerce(name, value)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return "not a list of the expected shape"
+    return _nested_problem(value)
+
+
+def _nested_problem(value) -> str | None:
+    """Every text inside a list field short and printable, every number an integer."""
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list):
+        return next((p for p in map(_nested_problem, value) if p), None)
+    if isinstance(value, str):
+        return _stored_problem("text", value)
+    return "a number that is not an integer" if isinstance(value, float) else None
 
 
 # 限度額適用区分 codes (docs/domain.md §5; labels as reconstructed by open-source terminal clients).

@@ -3,9 +3,13 @@
 Plaintext: zlib-compressed JSON lines. The first line is the header ``["h", {...}]``; then
 ``["m", key, value]`` (meta: the card link key), ``["i", insurer_number, name]`` /
 ``["i-", insurer_number]``, ``["r", card_link, reason]`` / ``["r-", card_link]``,
+``["c", card_link, patient_id]`` / ``["c-", card_link]`` (certificates resolved to a patient),
 ``["q-", record_id]``, and last the qualification rows as bare arrays in
 `edge.store.COLUMN_NAMES` order (their first element, record_id, is an int: no tag to strip
-before `executemany`). Deletions come before puts.
+before `executemany`). A row leaves out the columns added after release 0.1.0 while they are
+empty (`record_line`): such a row reads, and hashes, the same on a device of any release. A
+device of an older release refuses a bundle with columns or tables it does not know, whole:
+update the desks before the hub. Deletions come before puts.
 
 Encryption: AES-256-GCM in frames of at most `FRAME_BYTES` of compressed plaintext, so a
 device never holds a whole bundle in memory (AES-GCM authenticates a message only when it is
@@ -30,7 +34,7 @@ import secrets
 import sqlite3
 import struct
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -49,7 +53,7 @@ DIGEST_MODULUS = 1 << 256
 KEY_BYTES = 32
 LAST_FRAME = 1 << 31
 # Tags of the multiset hash: one per synced table.
-QUALIFICATION, INSURER, REVOKED, META = b"q\0", b"i\0", b"r\0", b"m\0"
+QUALIFICATION, INSURER, REVOKED, META, LINK = b"q\0", b"i\0", b"r\0", b"m\0", b"c\0"
 SYNCED_META_KEYS = ("link_key",)
 
 
@@ -63,6 +67,15 @@ def canonical(row: Iterable) -> bytes:
     return json.dumps(list(row), ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def record_line(row: Sequence) -> bytes:
+    """A qualification row's canonical line: without its trailing empty columns beyond release
+    0.1.0's (a row of an older hub, or one with nothing more to say, is the same line)."""
+    width = len(row)
+    while width > store.RELEASE_0_1_COLUMNS and row[width - 1] in ("", None):
+        width -= 1
+    return canonical(row[:width])
+
+
 def row_hash(tag: bytes, line: bytes) -> int:
     return int.from_bytes(hashlib.sha256(tag + line).digest(), "big")
 
@@ -74,7 +87,9 @@ def digest_hex(value: int) -> str:
 def scan_digest(conn: sqlite3.Connection) -> int:
     """The digest of everything synced, by a full scan (publishing, tests, repair)."""
     total = 0
-    for table, tag in (("qualification", QUALIFICATION), ("insurer", INSURER), ("revoked_certificate", REVOKED)):
+    for row in store.table_rows(conn, "qualification"):
+        total += row_hash(QUALIFICATION, record_line(row))
+    for table, tag in (("insurer", INSURER), ("revoked_certificate", REVOKED), ("certificate_link", LINK)):
         for row in store.table_rows(conn, table):
             total += row_hash(tag, canonical(row))
     for key in SYNCED_META_KEYS:

@@ -11,7 +11,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from madoguchi.edge import store
-from madoguchi.sync.bundle import DIGEST_MODULUS, INSURER, META, QUALIFICATION, REVOKED, canonical, row_hash
+from madoguchi.sync.bundle import (
+    DIGEST_MODULUS,
+    INSURER,
+    LINK,
+    META,
+    QUALIFICATION,
+    REVOKED,
+    canonical,
+    record_line,
+    row_hash,
+)
 
 
 @dataclass(frozen=True)
@@ -25,12 +35,17 @@ class Table:
     def key(self) -> str:
         return self.columns[0]
 
+    def line(self, row: list | tuple) -> bytes:
+        """The row as a bundle carries it, and as the digest hashes it."""
+        return record_line(row) if self.code == "q" else canonical(row)
+
 
 QUALIFICATION_TABLE = Table("q", "qualification", store.SYNCED_TABLES["qualification"], QUALIFICATION)
 INSURER_TABLE = Table("i", "insurer", store.SYNCED_TABLES["insurer"], INSURER)
 REVOKED_TABLE = Table("r", "revoked_certificate", store.SYNCED_TABLES["revoked_certificate"], REVOKED)
+LINK_TABLE = Table("c", "certificate_link", store.SYNCED_TABLES["certificate_link"], LINK)
 META_TABLE = Table("m", "meta", store.SYNCED_TABLES["meta"], META)  # only the keys in bundle.SYNCED_META_KEYS
-TABLES = {t.code: t for t in (META_TABLE, INSURER_TABLE, REVOKED_TABLE, QUALIFICATION_TABLE)}
+TABLES = {t.code: t for t in (META_TABLE, INSURER_TABLE, REVOKED_TABLE, LINK_TABLE, QUALIFICATION_TABLE)}
 DIGEST_META_KEY = "data_digest"
 
 
@@ -50,12 +65,12 @@ def change_rows(conn: sqlite3.Connection, table: Table, puts: Iterable[list | tu
     deleted = set(deletes)
     old_rows = {old[0]: old for old in store.rows_by_key(conn, table.name, deletes + [row[0] for row in puts])}
     for old in old_rows.values():
-        digest -= row_hash(table.tag, canonical(old))
+        digest -= row_hash(table.tag, table.line(old))
     store.delete_rows(conn, table.name, deletes)
     # A changed row is updated in the columns that changed only, grouped by those columns.
     inserts, updates = [], {}
     for row in puts:
-        digest += row_hash(table.tag, canonical(row))
+        digest += row_hash(table.tag, table.line(row))
         old = old_rows.get(row[0]) if row[0] not in deleted else None
         if old is None:
             inserts.append(row)

@@ -17,6 +17,7 @@ from madoguchi.edge.store.audit import (
     verify_audit,
 )
 from madoguchi.edge.store.db import (
+    AS_OF,
     BUSY_TIMEOUT_MS,
     COLUMN_NAMES,
     DATABASE_KEY_CREDENTIAL,
@@ -27,6 +28,7 @@ from madoguchi.edge.store.db import (
     MIGRATIONS,
     PAGE_CACHE_KIB,
     RECORD_COLUMNS,
+    RELEASE_0_1_COLUMNS,
     SCHEMA_VERSION,
     StoreLocked,
     StoreMissing,
@@ -96,8 +98,9 @@ from madoguchi.edge.store.sync_state import (
 __all__ = [
     "AuditProblem", "CheckLogRow", "append_audit", "checks_since", "count_checks_since", "inputs_hash",
     "last_check_at", "verify_audit",
-    "BUSY_TIMEOUT_MS", "COLUMN_NAMES", "DATABASE_KEY_CREDENTIAL", "DATABASE_KEY_FILE_ENV", "DATABASE_NAME",
-    "INDEX_BUILD_CACHE_KIB", "INDEXES", "MIGRATIONS", "PAGE_CACHE_KIB", "RECORD_COLUMNS", "SCHEMA_VERSION",
+    "AS_OF", "BUSY_TIMEOUT_MS", "COLUMN_NAMES", "DATABASE_KEY_CREDENTIAL", "DATABASE_KEY_FILE_ENV", "DATABASE_NAME",
+    "INDEX_BUILD_CACHE_KIB", "INDEXES", "MIGRATIONS", "PAGE_CACHE_KIB", "RECORD_COLUMNS", "RELEASE_0_1_COLUMNS",
+    "SCHEMA_VERSION",
     "StoreLocked", "StoreMissing", "StoreTooNew", "checkpoint", "database_key", "database_path", "get_meta",
     "keyed_hash", "migrate", "open_database", "schema_version", "secure_dir", "set_meta", "transaction", "utcnow",
     "OutboxEntry", "add_to_outbox", "count_open_followups", "list_followups", "mark_handled", "mark_uploaded",

@@ -82,8 +82,15 @@ RECORD_COLUMNS: dict[str, type] = {
     "patient_id": str,
     "card_link": str,
     "as_of": str,
+    # Added in schema version 3: the record's other fields as one JSON object (model.record_details),
+    # so that a field added later needs no migration.
+    "details": str,
 }
 COLUMN_NAMES = tuple(RECORD_COLUMNS)
+AS_OF = COLUMN_NAMES.index("as_of")
+# A row of release 0.1.0 had the columns up to as_of. A bundle leaves the later ones out while
+# they are empty (sync.bundle.record_line), so such a row means, and hashes, the same everywhere.
+RELEASE_0_1_COLUMNS = AS_OF + 1
 INDEXES = {
     "idx_qualification_numbers": ("insurer_number", "symbol", "number", "branch", "birth_date"),
     "idx_qualification_card_link": ("card_link",),
@@ -91,12 +98,12 @@ INDEXES = {
 }
 
 
-def record_table_sql(table: str) -> str:
+def record_table_sql(table: str, width: int = len(COLUMN_NAMES)) -> str:
     """CREATE TABLE for a table of records (`qualification`, its replacement during a full
-    apply, `live_record`), in RECORD_COLUMNS order."""
+    apply, `live_record`), in RECORD_COLUMNS order (the first `width` of them)."""
     kinds = {int: "INTEGER", str: "TEXT"}
     columns = ",\n".join(f'   "{name}" {kinds[kind]}{" PRIMARY KEY" if name == "record_id" else ""}'
-                         for name, kind in RECORD_COLUMNS.items())
+                         for name, kind in list(RECORD_COLUMNS.items())[:width])
     return f'CREATE TABLE IF NOT EXISTS "{table}" (\n{columns}\n)'
 
 
@@ -104,6 +111,12 @@ def create_record_indexes(conn: sqlite3.Connection, table: str = "qualification"
     for name, columns in INDEXES.items():
         conn.execute(f"CREATE INDEX IF NOT EXISTS {name.replace('qualification', prefix)} "
                      f"ON {table} ({', '.join(columns)})")
+
+
+# The certificates the hub has resolved to a patient (their card links: keyed hashes), beside the
+# one `card_link` a record may carry; synced like the revocation list.
+CERTIFICATE_LINK_SQL = ('CREATE TABLE IF NOT EXISTS "certificate_link" ("card_link" TEXT PRIMARY KEY, '
+                        '"patient_id" TEXT NOT NULL)')
 
 
 # The schema of release 0.1.0 (what `user_version` 0 with tables holds). IF NOT EXISTS: it is
@@ -131,11 +144,11 @@ _BASELINE_TABLES = (
 def _baseline(conn: sqlite3.Connection) -> None:
     for sql in _BASELINE_TABLES:
         conn.execute(sql)
-    conn.execute(record_table_sql("qualification"))
+    conn.execute(record_table_sql("qualification", RELEASE_0_1_COLUMNS))
     create_record_indexes(conn)
     # `live_record`: the hub's live answers, keyed like the cache. The signed `qualification`
     # table is never written with them (its digest is the hub's); lookups prefer the newer.
-    conn.execute(record_table_sql("live_record"))
+    conn.execute(record_table_sql("live_record", RELEASE_0_1_COLUMNS))
     create_record_indexes(conn, "live_record", "live")
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('audit_key', ?)", (secrets.token_hex(32),))
 
@@ -145,8 +158,17 @@ def _audit_time_index(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS idx_audit_at ON audit (at)")
 
 
+def _record_details_and_certificate_links(conn: sqlite3.Connection) -> None:
+    """A record's fields beyond release 0.1.0's columns, kept in `details` ('' for the rows already
+    there, as a bundle gives them); and `certificate_link`: more certificates than one finding a
+    patient (a マイナンバーカード and a スマホ保険証 are two certificates, docs/domain.md §2)."""
+    for table in ("qualification", "live_record"):
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN details TEXT DEFAULT ''")
+    conn.execute(CERTIFICATE_LINK_SQL)
+
+
 # MIGRATIONS[i] takes the schema from version i to version i + 1.
-MIGRATIONS = (_baseline, _audit_time_index)
+MIGRATIONS = (_baseline, _audit_time_index, _record_details_and_certificate_links)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

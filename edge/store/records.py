@@ -14,8 +14,16 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from madoguchi.edge.model import QualificationRecord, UnreadableRecord, Validity, stored_field_problems
+from madoguchi.edge.model import (
+    QualificationRecord,
+    UnreadableRecord,
+    Validity,
+    fields_from_json,
+    record_details,
+    stored_field_problems,
+)
 from madoguchi.edge.store.db import (
+    AS_OF,
     COLUMN_NAMES,
     INDEX_BUILD_CACHE_KIB,
     PAGE_CACHE_KIB,
@@ -37,6 +45,7 @@ SYNCED_TABLES: dict[str, tuple[str, ...]] = {
     "meta": ("key", "value"),
     "insurer": ("insurer_number", "name"),
     "revoked_certificate": ("card_link", "reason"),
+    "certificate_link": ("card_link", "patient_id"),
     "qualification": COLUMN_NAMES,
 }
 
@@ -86,6 +95,7 @@ def record_row(data: dict[str, Any]) -> tuple[Any, ...]:
         json.dumps(diseases, ensure_ascii=False) if diseases else "",
         int(bool(data.get("nondisclosure"))), data.get("validity", 1),
         data.get("patient_id", ""), data.get("card_link", ""), data["as_of"],
+        record_details(data, COLUMN_NAMES),
     )
 
 
@@ -180,6 +190,7 @@ def clear_synced(conn: sqlite3.Connection, meta_keys: Sequence[str]) -> None:
     """Empty the small synced tables (a full apply; `qualification` is replaced whole)."""
     conn.execute("DELETE FROM insurer")
     conn.execute("DELETE FROM revoked_certificate")
+    conn.execute("DELETE FROM certificate_link")
     conn.execute(f"DELETE FROM meta WHERE key IN ({', '.join('?' * len(meta_keys))})", tuple(meta_keys))
 
 
@@ -199,7 +210,7 @@ def _read_record(row: Row) -> QualificationRecord:
      qualification_date, disqualification_date, loss_reason, card_classification,
      valid_from, valid_until, copay_percent, preschool, elderly_copay_percent,
      elderly_valid_from, elderly_valid_until, limit_class, specific_diseases,
-     nondisclosure, validity, patient_id, card_link, as_of) = row
+     nondisclosure, validity, patient_id, card_link, as_of, details) = row
     d = date.fromisoformat
     return QualificationRecord(
         record_id=record_id, insurer_number=insurer_number, insurer_name=insurer_name,
@@ -220,7 +231,13 @@ def _read_record(row: Row) -> QualificationRecord:
         nondisclosure=bool(nondisclosure), validity=Validity(validity),
         patient_id=patient_id or "", card_link=card_link or "",
         as_of=datetime.fromisoformat(as_of),
+        **(_details(details) if details else {}),
     )
+
+
+def _details(text: str) -> dict[str, Any]:
+    """The fields kept in `details` (those of the columns and those unknown here are ignored)."""
+    return fields_from_json({k: v for k, v in json.loads(text).items() if k not in COLUMN_NAMES})
 
 
 def find_by_numbers(conn: sqlite3.Connection, insurer_number: str, symbol: str, number: str, branch: str,
@@ -235,7 +252,10 @@ def find_by_numbers(conn: sqlite3.Connection, insurer_number: str, symbol: str, 
 
 
 def find_by_card_link(conn: sqlite3.Connection, card_link: str) -> list[QualificationRecord]:
-    return _lookup(conn, " WHERE card_link = ?", (card_link,))
+    """The records carrying this card link, and those of the patient the hub resolved its
+    certificate to (`certificate_link`: a card and a スマホ保険証 each find the patient)."""
+    return _lookup(conn, " WHERE card_link = ? OR patient_id = "
+                   "(SELECT patient_id FROM certificate_link WHERE card_link = ?)", (card_link, card_link))
 
 
 def link_card(conn: sqlite3.Connection, patient_id: str, card_link: str) -> int:
@@ -318,7 +338,7 @@ def _lookup(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> li
     rows = {r[0]: r for r in conn.execute(_SELECT_SQL + where, params)}
     for row in conn.execute(_LIVE_SELECT_SQL + where, params):
         cached = rows.get(row[0])
-        if cached is None or datetime.fromisoformat(row[-1]) > datetime.fromisoformat(cached[-1]):
+        if cached is None or datetime.fromisoformat(row[AS_OF]) > datetime.fromisoformat(cached[AS_OF]):
             rows[row[0]] = row
     return [_record(r) for r in rows.values()]
 

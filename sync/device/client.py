@@ -339,6 +339,7 @@ def _header(line: bytes, custom: dict) -> dict:
     return header
 
 
+WIDTH = len(store.COLUMN_NAMES)
 GENERATED_AHEAD = timedelta(days=1)  # clocks disagree a little; a bundle from the future is refused
 
 
@@ -353,7 +354,14 @@ def _generated_at(header: dict) -> datetime:
 
 
 def checked_row(item: list) -> list:
-    """A qualification row of a bundle, each field checked against the record model."""
+    """A qualification row of a bundle, each field checked against the record model. The columns
+    after release 0.1.0's that the line leaves out are empty (bundle.record_line); one written out
+    empty is refused, as the line would not hash as the row does."""
+    if store.RELEASE_0_1_COLUMNS <= len(item) < WIDTH:
+        item.extend([""] * (WIDTH - len(item)))
+    elif len(item) == WIDTH and item[-1] in ("", None):
+        raise BundleError(f"bad record {item[0] if type(item[0]) is int else '?'} in bundle: "
+                          "an empty last column written out")
     problems = store.row_problems(item)
     if problems:
         raise BundleError(f"bad record {item[0] if type(item[0]) is int else '?'} in bundle: "

@@ -16,7 +16,7 @@ import json
 import logging
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -142,7 +142,10 @@ class HubClient:
                 raise OnlineUnavailable("no time left in the budget")
             answer = answer_from_json(self.post_json("/v1/check", {**body, "budget_seconds": remaining}, remaining))
             if answer.records:
-                store.save_live_records(conn, answer.records)
+                # By card: until the hub's bundle links the certificate, the desk finds them by it here.
+                store.save_live_records(conn, [replace(r, card_link=request.card_link)
+                                               if request.card_link and not r.card_link else r
+                                               for r in answer.records])
             return answer
 
         return ask

@@ -338,7 +338,7 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
         except OnlineUnavailable as exc:
             raise HTTPException(503, f"upstream: {exc}") from None
         if answer.records:  # into the roster for the next bundle, in the next batch (roster.LiveAnswers)
-            app.state.live_answers.add(device.facility, answer)
+            app.state.live_answers.add(device.facility, answer, request.card_link)
         return JSONResponse(answer_to_json(answer))  # plain JSON already: no response validation per check
 
     @app.post("/v1/outbox", responses={413: {"description": "the body is larger than this endpoint takes"},

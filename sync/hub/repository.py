@@ -38,11 +38,12 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from madoguchi.edge import store
 from madoguchi.edge.model import stored_field_problems
 from madoguchi.sync import bundle
-from madoguchi.sync.bundle import BundleWriter, canonical
+from madoguchi.sync.bundle import BundleWriter, canonical, record_line
 from madoguchi.sync.hub import store as hubstore
 from madoguchi.sync.protocol import FULL_TARGET, delta_target, is_facility_name
 from madoguchi.sync.tables import (
     INSURER_TABLE,
+    LINK_TABLE,
     META_TABLE,
     QUALIFICATION_TABLE,
     REVOKED_TABLE,
@@ -524,11 +525,11 @@ def _full_lines(conn: sqlite3.Connection) -> Iterator[bytes]:
         value = store.get_meta(conn, key)
         if value is not None:
             yield canonical(("m", key, value))
-    for table in (INSURER_TABLE, REVOKED_TABLE):
+    for table in (INSURER_TABLE, REVOKED_TABLE, LINK_TABLE):
         for row in store.table_rows(conn, table.name):
             yield canonical((table.code, *row))
     for row in store.table_rows(conn, QUALIFICATION_TABLE.name):
-        yield canonical(row)
+        yield record_line(row)
 
 
 def _delta_lines(conn: sqlite3.Connection, pending: list[tuple[str, str]]) -> Iterator[bytes]:
@@ -540,11 +541,11 @@ def _delta_lines(conn: sqlite3.Connection, pending: list[tuple[str, str]]) -> It
             yield canonical((f"{code}-", int(key) if code == "q" else key))
         else:
             puts[code].append(row)
-    for code in ("m", "i", "r"):
+    for code in ("m", "i", "r", "c"):
         for row in puts[code]:
             yield canonical((code, *row))
     for row in puts["q"]:
-        yield canonical(row)
+        yield record_line(row)
 
 
 @dataclass(frozen=True)

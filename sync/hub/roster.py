@@ -19,13 +19,14 @@ from datetime import date, datetime
 from pathlib import Path
 
 from madoguchi.edge import store
+from madoguchi.edge.model import Validity
 from madoguchi.edge.verdict import OnlineAnswer
 from madoguchi.sync.hub import ingest
 from madoguchi.sync.hub import repository as hub
 from madoguchi.sync.hub import store as hubstore
 from madoguchi.sync.hub.repository import HubPaths
 from madoguchi.sync.hub.upstream.base import NumbersQuery, Upstream, UpstreamError
-from madoguchi.sync.tables import QUALIFICATION_TABLE
+from madoguchi.sync.tables import LINK_TABLE, QUALIFICATION_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -44,27 +45,50 @@ class PrecheckOutcome:
     scheduled_rejected: int = 0  # lines of scheduled.csv that could not be read
 
 
-def remember(paths: HubPaths, facility: str, answers: Iterable[OnlineAnswer]) -> int:
-    """Put the records of upstream answers into the facility's roster (noted for the next
-    bundle); rows the roster already has as they are stay untouched. Returns rows changed."""
+def remember(paths: HubPaths, facility: str, answers: Iterable[OnlineAnswer],
+             card_links: dict[str, str] | None = None) -> int:
+    """Put the records of upstream answers into the facility's roster, and the certificates the
+    upstream resolved (`card_links`: card link → patient id) into its certificate links, noted for
+    the next bundle; rows the roster already has as they are stay untouched. Returns rows changed."""
     records = [r for a in answers for r in a.records]
     rows = {r.record_id: store.record_row(r.to_json()) for r in records}
     for key, row in list(rows.items()):  # a bad field would make every device refuse the bundle
         if problems := store.row_problems(row):
             log.warning("an upstream record not kept in %s's roster: %s", facility, "; ".join(problems))
             del rows[key]
-    if not rows:
+    links = [(link, patient) for link, patient in (card_links or {}).items() if link and patient]
+    if not rows and not links:
         return 0
     conn = hub.open_facility_store(paths, facility)
     try:
         ingest.name_insurers(conn, ingest.insurer_names([r for r in records if r.record_id in rows]))
         with store.transaction(conn):
             current = {r[0]: tuple(r) for r in store.rows_by_key(conn, QUALIFICATION_TABLE.name, list(rows))}
+            rows = {key: _keep_card_link(row, current.get(key)) for key, row in rows.items()}
             changed = [row for key, row in rows.items() if current.get(key) != tuple(row)
                        and not _older(row, current.get(key))]
-            return hub.change(conn, QUALIFICATION_TABLE, changed, []) if changed else 0
+            linked = {r[0]: tuple(r) for r in store.rows_by_key(conn, LINK_TABLE.name, [k for k, _ in links])}
+            new_links = [link for link in links if linked.get(link[0]) != link]
+            return ((hub.change(conn, QUALIFICATION_TABLE, changed, []) if changed else 0)
+                    + (hub.change(conn, LINK_TABLE, new_links, []) if new_links else 0))
     finally:
         conn.close()
+
+
+CARD_LINK = store.COLUMN_NAMES.index("card_link")
+
+
+def _keep_card_link(row: tuple, current: tuple | None) -> tuple:
+    """An answer carries no card link (the upstream never says one): the roster's stays."""
+    if current is None or row[CARD_LINK] or not current[CARD_LINK]:
+        return row
+    return (*row[:CARD_LINK], current[CARD_LINK], *row[CARD_LINK + 1:])
+
+
+def resolved_patient(answer: OnlineAnswer) -> str:
+    """The one patient (id) an answer to a check by card is about, or "" (none, several, unknown)."""
+    patients = {r.patient_id for r in answer.records}
+    return patients.pop() if answer.validity != Validity.MULTIPLE and len(patients) == 1 else ""
 
 
 class LiveAnswers:
@@ -78,18 +102,19 @@ class LiveAnswers:
 
     def __init__(self, paths: HubPaths, interval: float = 0.25) -> None:
         self.paths, self.interval = paths, interval
-        self._pending: dict[str, list[OnlineAnswer]] = {}
+        self._pending: dict[str, list[tuple[OnlineAnswer, str]]] = {}
         self._lock = threading.Lock()
         self._writing = threading.Lock()  # one batch at a time: an older one never lands last
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def add(self, facility: str, answer: OnlineAnswer) -> None:
+    def add(self, facility: str, answer: OnlineAnswer, card_link: str = "") -> None:
+        """An answer to a check (`card_link`: a check by card, whose certificate it resolved)."""
         with self._lock:
             if self._closed:
                 return
-            self._pending.setdefault(facility, []).append(answer)
+            self._pending.setdefault(facility, []).append((answer, card_link))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="roster-writer", daemon=True)
                 self._thread.start()
@@ -101,8 +126,9 @@ class LiveAnswers:
             with self._lock:
                 pending, self._pending = self._pending, {}
             for facility, answers in pending.items():
+                links = {link: resolved_patient(answer) for answer, link in answers if link}
                 try:
-                    changed += remember(self.paths, facility, answers)
+                    changed += remember(self.paths, facility, [answer for answer, _ in answers], links)
                 except Exception:  # noqa: BLE001 - the devices have their answers: log, keep serving
                     log.exception("could not store %d live answers in %s's roster", len(answers), facility)
         return changed
@@ -123,7 +149,8 @@ class LiveAnswers:
             self.flush()
 def _older(row: tuple, current: tuple | None) -> bool:
     """An answer produced before the record the roster holds never replaces it (a late push)."""
-    return current is not None and datetime.fromisoformat(row[-1]) < datetime.fromisoformat(current[-1])
+    return current is not None and datetime.fromisoformat(row[store.AS_OF]) < datetime.fromisoformat(
+        current[store.AS_OF])
 
 
 def roster_queries(paths: HubPaths, facility: str) -> list[NumbersQuery]:

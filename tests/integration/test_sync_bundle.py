@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import struct
 import tempfile
 from pathlib import Path
@@ -18,6 +19,7 @@ from madoguchi.sync.tables import INSURER_TABLE, QUALIFICATION_TABLE, change_row
 from tests.integration.test_sync_support import NOW, TODAY
 
 KEY = bytes(range(32))
+COLUMN = {name: i for i, name in enumerate(store.COLUMN_NAMES)}
 lines_strategy = st.lists(st.binary(max_size=200).map(lambda b: b.replace(b"\n", b"")), max_size=40)
 
 
@@ -105,7 +107,7 @@ def test_digest_is_order_independent_and_sees_one_changed_field():
     total = lambda rs: sum(bundle.row_hash(bundle.QUALIFICATION, bundle.canonical(r)) for r in rs)  # noqa: E731
     assert total(rows) == total(list(reversed(rows)))
     edited = list(rows)
-    edited[5] = (*edited[5][:-1], "2000-01-01T00:00:00+09:00")
+    edited[5] = (*edited[5][:store.AS_OF], "2000-01-01T00:00:00+09:00", *edited[5][store.AS_OF + 1:])
     assert total(edited) != total(rows)
 
 
@@ -132,5 +134,69 @@ def test_a_malformed_signed_bundle_is_refused_and_changes_nothing(tmp_path, line
         writer.close()
     with pytest.raises(bundle.BundleError):
         apply_bundle(conn, path, KEY, custom)
+    assert store.get_sync_state(conn) is None
+    conn.close()
+
+
+# ---- bundles across releases ------------------------------------------------------------------
+
+def signed_bundle(path: Path, custom: dict, lines: list[bytes]) -> Path:
+    with open(path, "wb") as out:
+        writer = bundle.BundleWriter(out, KEY)
+        writer.write_line(bundle.canonical(("h", custom)))
+        for line in lines:
+            writer.write_line(line)
+        writer.close()
+    return path
+
+
+def test_a_release_0_1_0_hubs_bundles_are_applied_full_and_delta(tmp_path):
+    """An old hub writes every row with release 0.1.0's columns and hashes them whole: this
+    release reads such rows with empty details and reaches the same digest, delta after delta."""
+    from madoguchi.sync.device.client import apply_bundle
+
+    old = store.RELEASE_0_1_COLUMNS
+    rows = [row(r)[:old] for r in population.generate(20, 4, TODAY, NOW)]
+    old_hash = lambda r: bundle.row_hash(bundle.QUALIFICATION, bundle.canonical(r))  # noqa: E731
+    digest = sum(map(old_hash, rows)) + bundle.row_hash(bundle.INSURER, bundle.canonical(("01130012", "協会けんぽ")))
+    full = {"kind": "full", "from": None, "to": 1, "digest": bundle.digest_hex(digest), "generated_at": NOW.isoformat()}
+    conn = store.open_database(tmp_path, create=True)
+    apply_bundle(conn, signed_bundle(tmp_path / "full", full, [bundle.canonical(("i", "01130012", "協会けんぽ")),
+                                                               *map(bundle.canonical, rows)]), KEY, full)
+    assert bundle.digest_hex(bundle.scan_digest(conn)) == full["digest"]
+    assert store.find_by_patient_id(conn, rows[0][COLUMN["patient_id"]])[0].prescription_issue == ""
+
+    changed = (*rows[1][:store.AS_OF], "2026-11-20T10:00:00+09:00")
+    digest += old_hash(changed) - old_hash(rows[1]) - old_hash(rows[2])
+    delta = {"kind": "delta", "from": 1, "to": 2, "digest": bundle.digest_hex(digest), "generated_at": NOW.isoformat()}
+    apply_bundle(conn, signed_bundle(tmp_path / "delta", delta, [bundle.canonical(("q-", rows[2][0])),
+                                                                 bundle.canonical(changed)]), KEY, delta)
+    assert get_digest(conn) == bundle.scan_digest(conn) == digest % bundle.DIGEST_MODULUS
+    conn.close()
+
+
+def test_this_release_writes_release_0_1_0_lines_for_rows_with_nothing_more(tmp_path):
+    """A release-0.1.0 desk takes a row of exactly its 32 columns and refuses any other (the whole
+    bundle, keeping its data): rows with nothing in `details` stay in that shape; rows with more
+    need the desks updated before the hub."""
+    rows = [row(r) for r in population.generate(30, 5, TODAY, NOW)]
+    with_details = [r for r in rows if r[-1]]
+    assert with_details and len(with_details) < len(rows)
+    for r in rows:
+        line = bundle.record_line(r)
+        assert line == bundle.canonical(r if r[-1] else r[:store.RELEASE_0_1_COLUMNS])
+        assert len(json.loads(line)) == (len(store.COLUMN_NAMES) if r[-1] else 32)
+
+
+def test_an_empty_last_column_written_out_is_refused(tmp_path):
+    """It would hash unlike the stored row: the next delta's digest could never match."""
+    from madoguchi.sync.device.client import apply_bundle
+
+    bare = (*row(next(population.generate(1, 6, TODAY, NOW)))[:-1], "")
+    custom = {"kind": "full", "from": None, "to": 1, "generated_at": NOW.isoformat(),
+              "digest": bundle.digest_hex(bundle.row_hash(bundle.QUALIFICATION, bundle.canonical(bare)))}
+    conn = store.open_database(tmp_path, create=True)
+    with pytest.raises(bundle.BundleError, match="an empty last column written out"):
+        apply_bundle(conn, signed_bundle(tmp_path / "b", custom, [bundle.canonical(bare)]), KEY, custom)
     assert store.get_sync_state(conn) is None
     conn.close()

@@ -48,7 +48,7 @@ class World:
         try:
             rows = conn.execute(f"SELECT * FROM qualification ORDER BY random() LIMIT {count + delete}").fetchall()
             stamp = store.utcnow().isoformat(timespec="microseconds")
-            puts = [(*row[:-1], stamp) for row in rows[:count]]
+            puts = [(*row[:store.AS_OF], stamp, *row[store.AS_OF + 1:]) for row in rows[:count]]
             with store.transaction(conn):
                 hub.change(conn, QUALIFICATION_TABLE, puts, [row[0] for row in rows[count:]])
         finally:

@@ -1,7 +1,14 @@
+"""The device's store: opening, lookups, bulk apply, the audit chain, every field of a record."""
 
+import json
+from dataclasses import replace
+from datetime import date, timedelta
 
 import pytest
 from madoguchi.edge import store
+from madoguchi.edge.config import Policy
+from madoguchi.edge.model import DocumentKind, QualificationRecord, SpecificDiseaseCertificate
+from madoguchi.edge.verdict import CheckRequest, Method, Outcome, decide
 
 from tests.conftest import NOW, TODAY
 
@@ -23,7 +30,6 @@ def test_open_database_without_create_refuses_a_missing_store(tmp_path):
 def test_lookups_by_numbers_card_link_and_patient_id(populated, population_records):
     _, conn = populated
     rec = next(r for r in population_records if r["branch"] == "01" and r["registered_on"] <= TODAY.isoformat())
-    from datetime import date
     found = store.find_by_numbers(conn, rec["insurer_number"], rec["symbol"], rec["number"], rec["branch"],
                                   date.fromisoformat(rec["birth_date"]))
     assert [r.record_id for r in found] == [rec["record_id"]]
@@ -102,3 +108,91 @@ def test_a_live_answer_is_kept_and_the_store_stays_at_synchronous_full(populated
     with pytest.raises(Exception):  # noqa: B017 - sqlite3.Error, or sqlcipher3's own when encrypted: binding fails
         store.save_live_records(conn, [replace(newer, name_other=("not", "text"))])
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == full
+
+
+# ---- the record's other fields (`details`) and a patient's second certificate ------------------
+
+def full_record() -> QualificationRecord:
+    """A record with every field of a newer terminal answer set (docs/domain.md §5, §10)."""
+    return QualificationRecord(
+        record_id=7, insurer_number="06131064", insurer_name="組合", symbol="95", number="00001", branch="00",
+        personal_family=1, name="岡田　翔太", name_kana="オカダ　ショウタ", birth_date=date(1986, 1, 20), sex=1,
+        qualification_date=None, as_of=NOW, patient_id="00000001",
+        name_other_kana="オカダ", sex2=2, certificate_issued_on=date(2025, 4, 1), prescription_issue="1",
+        limit_certificate="02", limit_issued_on=date(2026, 8, 1), limit_valid_from=date(2026, 8, 1),
+        limit_valid_until=date(2027, 7, 31), limit_long_term_from=date(2026, 10, 1), limit_certificate_changed=True,
+        specific_disease_certificates=(SpecificDiseaseCertificate("人工透析を要する慢性腎不全", date(2026, 4, 1),
+                                                                  date(2026, 4, 1), None, 10000),),
+        consent_limit="1", consent_specific_diseases="0", consent_checkups="1", consent_medication="3",
+        consent_diagnosis="1", consent_operation="2")
+
+
+def test_every_field_of_a_record_is_kept_in_the_store(tmp_path):
+    """What a newer answer says (処方箋発行形態, the 限度額 certificate, consents...) survives the cache."""
+    conn = store.open_database(tmp_path, create=True)
+    record = full_record()
+    with store.transaction(conn):
+        store.upsert_records(conn, [store.record_row(record.to_json())])
+    assert store.find_by_patient_id(conn, "00000001") == [record]
+    store.save_live_records(conn, [replace(record, as_of=NOW + timedelta(hours=1))])
+    assert store.find_by_patient_id(conn, "00000001") == [replace(record, as_of=NOW + timedelta(hours=1))]
+    assert json.loads(store.record_row(record.to_json())[-1])["prescription_issue"] == "1"
+    bare = QualificationRecord.from_json({k: v for k, v in record.to_json().items()
+                                          if k in store.COLUMN_NAMES})
+    assert store.record_row(bare.to_json())[-1] == "", "a record with nothing more to say has empty details"
+
+
+def test_details_of_a_newer_release_are_kept_and_ignored(tmp_path):
+    """A field this release does not know (a newer hub's) neither refuses the row nor breaks the read."""
+    conn = store.open_database(tmp_path, create=True)
+    row = list(store.record_row(full_record().to_json()))
+    row[-1] = json.dumps({**json.loads(row[-1]), "welfare_office": "北区福祉事務所"}, ensure_ascii=False)
+    assert store.row_problems(row) == []
+    with store.transaction(conn):
+        store.upsert_records(conn, [row])
+    assert store.find_by_patient_id(conn, "00000001") == [full_record()]
+
+
+@pytest.mark.parametrize(("details", "problem"), [
+    ("not json", "details: not JSON"),
+    ('["prescription_issue"]', "details: not a JSON object"),
+    ('{"prescription_issue": 1}', "details: prescription_issue: not text"),
+    ('{"prescription_issue": "1\\u0007"}', "details: prescription_issue: control characters"),
+    ('{"limit_valid_until": "2027-13-01"}', "details: limit_valid_until: not a date as YYYY-MM-DD"),
+    ('{"sex2": 9}', "details: sex2: not in 0..3"),
+    ('{"sex2": true}', "details: sex2: not an integer"),
+    ('{"limit_certificate_changed": 1}', "details: limit_certificate_changed: not true or false"),
+    ('{"consent_limit": null}', "details: consent_limit: missing"),
+    ('{"specific_disease_certificates": {"disease": "x"}}', "details: specific_disease_certificates: not a list"),
+    ('{"specific_disease_certificates": [{"valid_from": "2026-04-01"}]}',
+     "details: specific_disease_certificates: not a list of the expected shape"),
+    ('{"specific_disease_certificates": [{"disease": "x", "self_pay_yen": 1.5}]}',
+     "details: specific_disease_certificates: a number that is not an integer"),
+    ('{"specific_disease_certificates": [{"disease": "' + "x" * 201 + '"}]}',
+     "details: specific_disease_certificates: too long"),
+    ('{"x": "' + "x" * 8000 + '"}', "details: too long"),
+    (None, "details: missing"),
+])
+def test_a_bad_details_object_is_named_never_shown(details, problem):
+    row = list(store.record_row(full_record().to_json()))
+    row[-1] = details
+    assert store.row_problems(row) == [problem]
+
+
+def test_a_patient_with_a_card_and_a_smartphone_is_found_by_either(populated, population_samples):
+    """Two certificates, two card links (docs/domain.md §2): each finds the patient; one revoked
+    does not block the other."""
+    _, conn = populated
+    sample = population_samples["valid"]
+    card, phone = store.card_link_for(conn, b"card certificate"), store.card_link_for(conn, b"phone certificate")
+    conn.execute("UPDATE qualification SET card_link = ? WHERE patient_id = ?", (card, sample["patient_id"]))
+    conn.execute("INSERT INTO certificate_link (card_link, patient_id) VALUES (?, ?)", (phone, sample["patient_id"]))
+    lookup = store.Lookup(conn)
+    for link in (card, phone):
+        assert {r.patient_id for r in lookup.find_by_card_link(link)} == {sample["patient_id"]}
+    assert lookup.find_by_card_link(store.card_link_for(conn, b"another certificate")) == []
+    conn.execute("INSERT INTO revoked_certificate (card_link, reason) VALUES (?, ?)", (card, "紛失"))
+    by_card = decide(CheckRequest(Method.CARD, card_link=card), lookup, Policy(), NOW)
+    by_phone = decide(CheckRequest(Method.CARD, DocumentKind.SMARTPHONE, card_link=phone), lookup, Policy(), NOW)
+    assert (by_card.outcome, by_card.reason) == (Outcome.NG, "certificate_revoked")
+    assert (by_phone.outcome, by_phone.record.patient_id) == (Outcome.OK, sample["patient_id"])

@@ -4,13 +4,16 @@ a new database starts at the latest version; opening a migrated database changes
 import json
 import shutil
 import sqlite3
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from madoguchi.edge import store
+from madoguchi.sync import bundle
 
 from tests.unit.test_cli import madoguchi
+from tests.unit.test_store import full_record
 
 RELEASE_0_1_0 = Path(__file__).parent.parent / "fixtures" / "release-0.1.0"
 
@@ -43,7 +46,7 @@ def test_the_release_0_1_0_database_is_the_baseline(old_database):
 def test_a_release_0_1_0_database_is_migrated_and_keeps_its_data(old_database):
     data_dir, about = old_database
     conn = store.open_database(data_dir)
-    assert store.schema_version(conn) == store.SCHEMA_VERSION >= 2
+    assert store.schema_version(conn) == store.SCHEMA_VERSION >= 3
     assert "idx_audit_at" in indexes(conn, "audit")
     plan = conn.execute("EXPLAIN QUERY PLAN SELECT count(*) FROM audit WHERE at >= '2026-11-16'").fetchall()
     assert "idx_audit_at" in " ".join(str(step[-1]) for step in plan)
@@ -56,6 +59,37 @@ def test_a_release_0_1_0_database_is_migrated_and_keeps_its_data(old_database):
     conn.close()
     verified = madoguchi("audit", "verify", data_dir=data_dir)
     assert verified.returncode == 0, verified.stderr
+
+
+def release_0_1_0_digest(conn) -> int:
+    """The data digest as release 0.1.0 computed it: every row of its tables, whole."""
+    total = sum(bundle.row_hash(tag, bundle.canonical(row)) for table, tag in (
+        ("qualification", bundle.QUALIFICATION), ("insurer", bundle.INSURER),
+        ("revoked_certificate", bundle.REVOKED)) for row in conn.execute(f"SELECT * FROM {table}"))
+    link_key = conn.execute("SELECT value FROM meta WHERE key = 'link_key'").fetchone()[0]
+    return (total + bundle.row_hash(bundle.META, bundle.canonical(("link_key", link_key)))) % bundle.DIGEST_MODULUS
+
+
+def test_a_migrated_cache_keeps_its_digest_and_takes_every_field(old_database):
+    """Version 3: `details` and `certificate_link`. The rows already there hash as before (an old
+    hub's next delta still applies), and a record with every newer field is kept whole."""
+    data_dir, about = old_database
+    raw = sqlite3.connect(data_dir / store.DATABASE_NAME)
+    before = release_0_1_0_digest(raw)
+    raw.close()
+    conn = store.open_database(data_dir)
+    assert bundle.scan_digest(conn) == before
+    sample = about["valid_sample"]
+    found = store.find_by_patient_id(conn, sample["patient_id"])
+    assert found and all(r.prescription_issue == "" and r.specific_disease_certificates == () for r in found)
+    record = replace(full_record(), record_id=found[0].record_id, patient_id=sample["patient_id"])
+    with store.transaction(conn):
+        store.upsert_records(conn, [store.record_row(record.to_json())])
+    store.save_live_records(conn, [replace(record, as_of=record.as_of + timedelta(hours=1))])
+    latest = [r for r in store.find_by_patient_id(conn, sample["patient_id"]) if r.record_id == record.record_id]
+    assert latest == [replace(record, as_of=record.as_of + timedelta(hours=1))]
+    assert store.find_by_card_link(conn, "0" * 64) == []  # the link table is there, and empty
+    conn.close()
 
 
 def test_a_second_open_of_a_migrated_database_is_a_no_op(old_database):
