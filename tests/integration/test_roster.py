@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 
+from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.desk import run_check
-from madoguchi.edge.verdict import CheckRequest, Method
+from madoguchi.edge.model import QualificationRecord, Validity
+from madoguchi.edge.verdict import CheckRequest, Method, OnlineAnswer
 from madoguchi.sim import population
 from madoguchi.sim.national import NationalSystem
 from madoguchi.sim.simulator import SimulatedUpstream
+from madoguchi.sync.hub import repository as hub
 from madoguchi.sync.hub import roster
 from madoguchi.sync.hub.upstream.base import NumbersQuery
+from madoguchi.sync.tables import QUALIFICATION_TABLE
 
 from tests.integration.test_sync_support import FACILITY, NOW, TODAY, world  # noqa: F401 - fixture
+from tests.unit.test_store import full_record
 
 LATER = NOW + timedelta(days=4)  # beyond the 72 h policy: without a pre-check the cache is stale
 
@@ -112,3 +118,29 @@ def test_live_answers_reach_the_roster_in_one_batch_the_newest_kept(world):
     live.flush()
     assert datetime.fromisoformat(as_of()) == second.records[0].as_of
     conn.close()
+
+
+def test_every_field_of_a_record_reaches_the_desk(world):
+    """Imported records, and an upstream answer with every newer field (処方箋発行形態, the 限度額
+    certificate and its dates, 特定疾病 certificates, consents...), reach the desk's cache whole;
+    an answer (which never carries a card link) leaves the roster's card link as it was."""
+    known = [QualificationRecord.from_json(r) for r in population.generate(300, 1, TODAY, NOW)
+             if r["registered_on"] <= TODAY.isoformat()]
+    cached = {r.record_id: r for p in {r.patient_id for r in known} for r in store.find_by_patient_id(world.conn, p)}
+    assert cached == {r.record_id: r for r in known}
+    assert any(r.prescription_issue for r in known) and any(r.specific_disease_certificates for r in known)
+
+    conn = world.hub_conn()
+    row = next(r for r in conn.execute(f"SELECT {', '.join(store.COLUMN_NAMES)} FROM qualification "
+                                       "WHERE patient_id = ?", (world.sample["patient_id"],)))
+    linked = (*row[:roster.CARD_LINK], "a" * 64, *row[roster.CARD_LINK + 1:])
+    with store.transaction(conn):
+        hub.change(conn, QUALIFICATION_TABLE, [linked], [])
+    conn.close()
+    answer_record = replace(full_record(), record_id=row[0], patient_id=world.sample["patient_id"],
+                            as_of=NOW + timedelta(hours=1))
+    assert roster.remember(world.paths, FACILITY, [OnlineAnswer(Validity.VALID, (answer_record,))]) == 1
+    hub.publish(world.paths, FACILITY)
+    assert world.sync().result == "ok"
+    assert [r for r in store.find_by_patient_id(world.conn, world.sample["patient_id"])
+            if r.record_id == row[0]] == [replace(answer_record, card_link="a" * 64)]

@@ -251,3 +251,35 @@ def test_a_hub_that_never_answers_costs_the_desk_only_the_budget(desk, device, p
     finally:
         client.close()
         silent.close()
+
+
+def test_a_card_and_a_smartphone_each_find_the_patient_through_the_hub(hub_api, desk, device, population_samples):
+    """Two certificates, two card links (docs/domain.md §2). The hub links each certificate the
+    upstream resolves to its patient (`certificate_link`), publishes it, and every desk then finds
+    the patient by either offline; revoking the card's certificate leaves the phone's working."""
+    conn, source = desk
+    sample = population_samples["valid"]
+    card, phone = store.card_link_for(conn, b"card certificate"), store.card_link_for(conn, b"phone certificate")
+    for link in (card, phone):
+        hub_api.national.link_card(link, sample["patient_id"])
+    by_card = CheckRequest(Method.CARD, card_link=card)
+    by_phone = CheckRequest(Method.CARD, DocumentKind.SMARTPHONE, card_link=phone)
+    for request in (by_card, by_phone):
+        verdict = check(conn, source, request)[0].verdict
+        assert (verdict.source, verdict.outcome) == (Source.ONLINE, Outcome.OK)
+    hub_api.api.app.state.live_answers.flush()
+    hub.publish(hub_api.paths, FACILITY)
+    assert sync_once(load_device_config(device), conn).result == "ok"
+    store.prune_live_records(conn)  # the bundle caught up with the live answers: only it finds them now
+    assert conn.execute("SELECT count(*) FROM live_record").fetchone()[0] == 0
+    hub_api.national.cut()
+    for request in (by_card, by_phone):
+        verdict = check(conn, source, request)[0].verdict
+        assert (verdict.source, verdict.outcome, verdict.record.patient_id) == (
+            Source.CACHE, Outcome.OK, sample["patient_id"])
+
+    hub.revoke(hub_api.paths, FACILITY, card, "紛失")
+    hub.publish(hub_api.paths, FACILITY)
+    assert sync_once(load_device_config(device), conn).result == "ok"
+    assert check(conn, source, by_card)[0].verdict.reason == "certificate_revoked"
+    assert check(conn, source, by_phone)[0].verdict.outcome == Outcome.OK
