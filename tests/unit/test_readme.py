@@ -35,3 +35,28 @@ def test_the_command_examples_work_today(tmp_path):
             assert answer["record"] is not None and answer["verdict"] == "ok", example
         elif example.startswith("madoguchi check"):
             assert "氏名" in result.stdout, f"{example}: nobody found\n{result.stdout}"
+
+
+def document_rows() -> dict[str, str]:
+    """The rows of the README's document table, by the `--document` value each names."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("### Documents", 1)[1].split("\n## ", 1)[0]
+    return {value: line for line in table.splitlines() if line.startswith("|")
+            for value in re.findall(r"\(`([a-z_]+)`\)", line.split("|")[1])}
+
+
+def test_the_document_table_states_each_rule_with_its_date():
+    from datetime import date
+
+    from madoguchi.edge.model import DOCUMENT_RULES
+
+    rows = document_rows()
+    assert set(rows) == {kind.value for kind in DOCUMENT_RULES}
+    for kind, rule in DOCUMENT_RULES.items():
+        row = rows[kind.value]
+        dates = [value for value in vars(rule).values() if isinstance(value, date)]
+        assert all(day.isoformat() in row for day in dates), (kind, dates)
+        assert ("有効期限" in row) == rule.honours_printed_validity, kind
+        assert ("together with the card" in row) == rule.requires_card, kind
+        assert ("not documents" in row) == (not rule.is_document), kind
+        assert row.rstrip(" |").rsplit("|", 1)[1].strip() not in ("", "—"), f"{kind}: no date or source"
