@@ -199,7 +199,7 @@ def clear_synced(conn: sqlite3.Connection, meta_keys: Sequence[str]) -> None:
 def _record(row: Row) -> QualificationRecord:
     try:
         return _read_record(row)
-    except (ValueError, TypeError, KeyError) as exc:  # never the value: it may be personal
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:  # never the value: it may be personal
         raise UnreadableRecord(f"stored record {row[0] if row else '?'} cannot be read "
                                f"({type(exc).__name__}; {'; '.join(row_problems(row)) or 'bad value'})") from None
 
