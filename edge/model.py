@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection
 from dataclasses import MISSING, asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import Enum, IntEnum
+from functools import cache
 
 from madoguchi.edge.numbers import age_on
 
@@ -150,12 +150,17 @@ def fields_from_json(data: dict) -> dict:
     return {name: _coerce(name, data[name]) for name in _FIELD_NAMES if name in data}
 
 
-def record_details(data: dict, columns: Collection[str]) -> str:
+def record_details(data: dict, columns: tuple[str, ...]) -> str:
     """The record's fields that are not `columns` (the store's), those not at their default, as
     one JSON object (keys sorted: the same record always gives the same text); "" when none."""
-    details = {name: data[name] for name in _FIELD_NAMES
-               if name not in columns and name in data and data[name] != _JSON_DEFAULTS.get(name)}
+    details = {name: data[name] for name in _detail_names(columns)
+               if name in data and data[name] != _JSON_DEFAULTS[name]}
     return json.dumps(details, ensure_ascii=False, sort_keys=True, separators=(",", ":")) if details else ""
+
+
+@cache
+def _detail_names(columns: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(name for name in _FIELD_NAMES if name not in columns)
 
 
 @dataclass(frozen=True)
