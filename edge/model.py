@@ -363,6 +363,7 @@ class DocumentKind(str, Enum):
     DECLARATION = "declaration"  # 被保険者資格申立書
     PRESCRIPTION = "prescription"  # 処方箋のQR（院外処方箋・電子処方箋の控え）: numbers only
     PATIENT_CARD = "patient_card"  # 診察券: finds the patient, proves nothing
+    NONE = "none"  # 書類なし: neither a usable card nor a valid 資格確認書 (10割)
 
 
 @dataclass(frozen=True)
@@ -402,6 +403,7 @@ DOCUMENT_RULES: dict[DocumentKind, DocumentRule] = {
     # the patient's マイナ保険証 or 資格確認書 is still what is checked (docs/domain.md §3, §7).
     DocumentKind.PRESCRIPTION: DocumentRule("処方箋（QRの番号）", is_document=False),
     DocumentKind.PATIENT_CARD: DocumentRule("診察券", is_document=False),
+    DocumentKind.NONE: DocumentRule("書類なし", is_document=False),
 }
 
 

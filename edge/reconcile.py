@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from madoguchi.edge.config import Policy
-from madoguchi.edge.model import DocumentKind, IncomeClass, Validity
+from madoguchi.edge.model import DocumentKind, Validity
 from madoguchi.edge.verdict import CheckRequest, Declaration, Method, OnlineAnswer
 
 Contradiction = tuple[str, str, str]  # (kind, message_ja, correction_ja)
@@ -38,15 +38,7 @@ class Followup:
 def request_from_payload(payload: dict[str, Any]) -> CheckRequest:
     """Rebuild the CheckRequest an outbox entry was made from."""
     inputs = payload.get("inputs", {})
-    declaration = None
-    if d := inputs.get("declaration"):
-        declaration = Declaration(
-            name=d.get("name", ""), name_kana=d.get("name_kana", ""),
-            birth_date=date.fromisoformat(d["birth_date"]), address=d.get("address", ""),
-            insurer=d.get("insurer", ""), workplace=d.get("workplace", ""),
-            income_class=IncomeClass(d["income_class"]) if d.get("income_class") else None,
-            phone=d.get("phone", ""),
-        )
+    declaration = Declaration.from_json(d) if (d := inputs.get("declaration")) else None
     return CheckRequest(
         Method(payload["method"]), DocumentKind(payload["document"]),
         insurer_number=inputs.get("insurer_number", ""), symbol=inputs.get("symbol", ""),

@@ -34,7 +34,7 @@ from madoguchi.edge.model import (
     grace_until,
     judge_document,
 )
-from madoguchi.edge.numbers import check_length, date_ja
+from madoguchi.edge.numbers import InputError, check_length, date_ja
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ class Method(str, Enum):
     NUMBERS = "numbers"  # typed or printed numbers
     QR = "qr"  # numbers read from a code (JAHIS prescription etc.)
     PATIENT_ID = "patient_id"  # 診察券
-    DECLARATION = "declaration"  # 被保険者資格申立書
+    DECLARATION = "declaration"  # 被保険者資格申立書 (only for a patient who presented the card)
+    SELF_PAY = "self_pay"  # 10割: neither a usable card nor a valid 資格確認書 (療養費 claimed later)
 
 
 class Source(str, Enum):
@@ -67,7 +68,10 @@ class Outcome(str, Enum):
 
 @dataclass(frozen=True)
 class Declaration:
-    """被保険者資格申立書: what the patient declares when no document can be checked."""
+    """被保険者資格申立書: what a patient who presented the マイナンバーカード declares when the
+    card check failed or could not run (docs/domain.md §3). Besides the declaration, the desk
+    records the card's printed (券面) name, birth date, sex and address as staff typed them off
+    the card: never read from the chip."""
 
     name: str
     name_kana: str
@@ -77,10 +81,58 @@ class Declaration:
     workplace: str = ""
     income_class: IncomeClass | None = None  # for 70+: 一般 / 一定以上 / 現役並み
     phone: str = ""
+    card_name: str = ""  # 券面の氏名
+    card_birth_date: date | None = None  # 券面の生年月日
+    card_sex: int = 0  # 券面の性別: 1 男, 2 女 (0 not typed)
+    card_address: str = ""  # 券面の住所
 
     def __post_init__(self) -> None:
         for name in ("name", "name_kana", "address", "insurer", "workplace", "phone"):
             check_length(name, getattr(self, name))
+        check_length("name", self.card_name)
+        check_length("address", self.card_address)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["birth_date"] = self.birth_date.isoformat()
+        data["card_birth_date"] = self.card_birth_date.isoformat() if self.card_birth_date else ""
+        data["income_class"] = self.income_class.value if self.income_class else ""
+        return data
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Declaration:
+        return cls(
+            name=d.get("name", ""), name_kana=d.get("name_kana", ""),
+            birth_date=date.fromisoformat(d["birth_date"]), address=d.get("address", ""),
+            insurer=d.get("insurer", ""), workplace=d.get("workplace", ""),
+            income_class=IncomeClass(d["income_class"]) if d.get("income_class") else None,
+            phone=d.get("phone", ""), card_name=d.get("card_name", ""),
+            card_birth_date=date.fromisoformat(d["card_birth_date"]) if d.get("card_birth_date") else None,
+            card_sex=int(d.get("card_sex") or 0), card_address=d.get("card_address", ""),
+        )
+
+
+CONSENT_NOT_GIVEN, CONSENT_GIVEN, CONSENT_DIFFICULT = "0", "1", "3"
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The patient's answers to the questions the official reader asks (docs/domain.md §10):
+    "" not asked, "0" not given, "1" given, "3" 同意取得困難 (an emergency: the patient could
+    not be asked). `limit` is sent to the terminal as LimitApplicationCertificateRelatedConsFlg."""
+
+    limit: str = ""  # 限度額適用認定証 information
+    medical: str = ""  # 薬剤・診療・特定健診・手術 information
+
+    def __post_init__(self) -> None:
+        for value in (self.limit, self.medical):
+            if value not in ("", CONSENT_NOT_GIVEN, CONSENT_GIVEN, CONSENT_DIFFICULT):
+                raise InputError(f"consent: {value!r} is none of 0, 1, 3")
+
+    @property
+    def limit_flag(self) -> str:
+        """The request's flag: only an answer "yes" is consent; not asked is not given."""
+        return CONSENT_GIVEN if self.limit == CONSENT_GIVEN else CONSENT_NOT_GIVEN
 
 
 @dataclass(frozen=True)
@@ -104,6 +156,7 @@ class CheckRequest:
     declaration: Declaration | None = None
     public_funds: tuple[tuple[str, str], ...] = ()  # (公費負担者番号, 受給者番号) as read, e.g. from a QR
     input_warnings: tuple[str, ...] = ()  # from QR parsing etc., shown as they are
+    consent: Consent = Consent()  # the patient's answers on the patient-facing screen
 
     def __post_init__(self) -> None:
         """Every field within the desk's bounds (InputError), whoever built the request."""
@@ -125,6 +178,7 @@ class CheckRequest:
             "certificate_not_after": day(self.certificate_not_after), "card_valid_until": day(self.card_valid_until),
             "public_funds": [{"payer_number": payer, "recipient_number": recipient}
                              for payer, recipient in self.public_funds],
+            "consent": asdict(self.consent),
         }
 
     def personal_inputs(self) -> dict[str, Any]:
@@ -135,10 +189,7 @@ class CheckRequest:
             "card_link": self.card_link, "patient_id": self.patient_id,
         }
         if self.declaration:
-            d = asdict(self.declaration)
-            d["birth_date"] = self.declaration.birth_date.isoformat()
-            d["income_class"] = self.declaration.income_class.value if self.declaration.income_class else ""
-            data["declaration"] = d
+            data["declaration"] = self.declaration.to_json()
         return {k: v for k, v in data.items() if v}
 
 
@@ -253,7 +304,7 @@ def decide(
 ) -> Verdict:
     """Decide the verdict for one check. `now` is timezone-aware (UTC)."""
     verdict = _decide(request, lookup, policy, now, online)
-    return replace(_needs_document(verdict, request), request=request.echo())
+    return replace(_limit_as_consented(_needs_document(verdict, request), request), request=request.echo())
 
 
 def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: datetime,
@@ -261,12 +312,13 @@ def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: da
     today = now.astimezone(policy.timezone).date()
     warnings: list[Warning] = [Warning("input", w, w) for w in request.input_warnings]
 
+    if request.method == Method.SELF_PAY or (request.method == Method.DECLARATION and not request.card_presented):
+        return _self_pay(warnings)
     document = judge_document(request.document, today, request.card_presented, request.printed_valid_until,
                               request.phone_presented)
     if not document.accepted:
         return _confirm("document_refused", document.reason_ja, document.reason_en, warnings,
-                        ("マイナ保険証、資格確認書のいずれかの提示をお願いしてください",
-                         "どちらもない場合は被保険者資格申立書（F5）で受け付けます"))
+                        fallback_steps_ja(request))
     if document.reason_ja:
         warnings.append(Warning("document_transitional", document.reason_ja, document.reason_en))
 
@@ -278,7 +330,7 @@ def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: da
                 f"このカードの電子証明書は失効しています（{revoked}）",
                 f"the card's certificate is revoked ({revoked})", Source.CACHE,
                 warnings=tuple(warnings),
-                next_steps_ja=("カードは使えません。資格確認書か申立書で受け付けてください",
+                next_steps_ja=("カードでは確認できません", *fallback_steps_ja(request),
                                "証明書の再発行は市区町村窓口でできることをお伝えください"),
             )
     for expiry, what_ja, what_en in ((request.certificate_not_after, "電子証明書", "certificate"),
@@ -291,7 +343,7 @@ def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: da
                 f"{what_en}_expired",
                 f"{what_ja}の有効期限（{expiry}）から3か月後の月末（{grace}）を過ぎています",
                 f"the {what_en} expired on {expiry}; its grace ended on {grace}",
-                warnings, ("資格確認書か、お知らせ・マイナポータル画面の番号で確認してください",
+                warnings, (*fallback_steps_ja(request),
                            f"{what_ja}の更新は市区町村窓口でできることをお伝えください"))
         if today > expiry:
             warnings.append(Warning(
@@ -322,15 +374,14 @@ def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: da
             return _confirm("needs_online",
                             "この書類はオンライン確認が必要ですが、現在オフラインです",
                             "this document needs an online check and the desk is offline", warnings,
-                            ("マイナ保険証か資格確認書の提示をお願いしてください",))
+                            fallback_steps_ja(request))
         try:
             answer = _from_cache(request, lookup, today)
         except UnreadableRecord as exc:
             log.error("%s", exc)
             return _confirm("unreadable_record", "手元の資格情報が読めません（データ不良）",
                             f"a cached record cannot be read: {exc}", warnings,
-                            ("資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）で番号を確認してください",
-                             "管理者に連絡してください（同期データの不良）"))
+                            (*fallback_steps_ja(request), "管理者に連絡してください（同期データの不良）"))
 
     return _judge(answer, source, request, policy, now, today, warnings)
 
@@ -416,8 +467,7 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: 
                            f"要確認：{age_ja(stale_age)}の情報で有効（現在の資格は未確認）",
                            "valid in old cached data: not confirmed", copay_percent=copay,
                            warnings=tuple(warnings), **common,
-                           next_steps_ja=("資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）で番号を確認してください",
-                                          "ネットワーク回復後に自動で再確認されます"))
+                           next_steps_ja=(*fallback_steps_ja(request), "ネットワーク回復後に自動で再確認されます"))
         return Verdict(Outcome.OK, "valid", "確認OK：資格は有効です", "insured: qualification valid",
                        copay_percent=copay, warnings=tuple(warnings), **common)
     if v == Validity.NOT_FOUND and request.document == DocumentKind.SMARTPHONE and request.card_link:
@@ -433,14 +483,13 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: 
                        "要確認：オフラインのため確認できません（手元の情報に該当なし）",
                        "offline and not in the local cache", warnings=tuple(warnings), **(common | {"validity": None}),
                        next_steps_ja=("番号・生年月日の入力に誤りがないか確認してください",
-                                      "資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）の番号で受け付け、ネットワークの回復後に再確認します",
-                                      "書類がなければ被保険者資格申立書（F5）で受け付けます"))
+                                      *fallback_steps_ja(request), "ネットワークの回復後に再確認します"))
     if v == Validity.NOT_FOUND:
         return Verdict(Outcome.NG, "not_found", "資格情報なし（該当資格なし）", "no qualification found",
                        warnings=tuple(warnings), **common,
                        next_steps_ja=("番号・生年月日の入力に誤りがないか確認してください",
-                                      "転職・転居直後は登録まで数日かかることがあります。新しい保険の書類があれば確認してください",
-                                      "書類がなければ被保険者資格申立書（F5）で受け付けます"))
+                                      "転職・転居直後は登録まで数日かかることがあります",
+                                      *fallback_steps_ja(request)))
     if v == Validity.MULTIPLE:
         return Verdict(Outcome.NG, "multiple", "複数該当：一人に絞れません", "several qualifications match",
                        warnings=tuple(warnings), **common,
@@ -448,13 +497,62 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: 
     newer = answer.records[1] if v == Validity.INVALID_NEWER_EXISTS and len(answer.records) > 1 else None
     lost = record.disqualification_date if record else None
     headline = f"資格なし／無効（{date_ja(lost)}に資格喪失）" if lost else "資格なし／無効"
-    steps = ["新しい保険の書類（資格確認書など）があれば、その番号で確認してください",
-             "なければ被保険者資格申立書（F5）で受け付けます"]
+    steps = list(fallback_steps_ja(request))
     if newer:
         steps.insert(0, f"新しい資格があります：{newer.insurer_name}（{newer.insurer_number}）")
     return Verdict(Outcome.NG, "invalid" if v == Validity.INVALID else "invalid_newer_exists",
                    headline, f"qualification not valid (lost {lost})" if lost else "qualification not valid",
                    newer_record=newer, warnings=tuple(warnings), next_steps_ja=tuple(steps), **common)
+
+
+def card_holder(request: CheckRequest) -> bool:
+    """The patient presented the マイナンバーカード (or the スマホ保険証 phone): the one case the
+    申立 covers (docs/domain.md §3)."""
+    return (request.method in (Method.CARD, Method.VISUAL) or request.card_presented
+            or request.document in (DocumentKind.MYNA_CARD, DocumentKind.SMARTPHONE))
+
+
+def fallback_steps_ja(request: CheckRequest) -> tuple[str, ...]:
+    """What to do when this check cannot establish the qualification, by what the patient
+    presented: a card holder shows the マイナポータル screen or the お知らせ with the card, then
+    fills in the 申立書; anyone else shows a valid 資格確認書 (or the card), else pays 10割."""
+    if card_holder(request):
+        return ("マイナポータルの資格情報画面か資格情報のお知らせを、カードと一緒に見せてもらい番号で確認してください",
+                "どちらもなければ被保険者資格申立書（F5、カードの券面を入力）で受け付けます")
+    return ("有効な資格確認書か、マイナンバーカードの提示をお願いしてください",
+            "どちらもなければ申立の対象外です：10割負担（F5で「カードなし」）。療養費は保険者に請求できます")
+
+
+def _self_pay(warnings: list[Warning]) -> Verdict:
+    return Verdict(
+        Outcome.CONFIRM, "self_pay", "10割負担：マイナンバーカードも有効な資格確認書もありません（申立の対象外）",
+        "self-pay (10割): neither a usable card nor a valid 資格確認書; no 申立", Source.NONE,
+        copay_percent=100, warnings=tuple(warnings),
+        next_steps_ja=("医療費の全額（10割）をお支払いいただいてください",
+                       "領収書を保管し、加入している保険者に療養費の支給を申請できることをお伝えください",
+                       "マイナンバーカードをお持ちなら、次回はカードをお持ちいただくようお伝えください"))
+
+
+def limit_consented(request: CheckRequest, record: QualificationRecord) -> bool:
+    """Whether the 限度額 information may be shown: the patient's answer at this desk when asked,
+    else the consent the answer carries (given on the reader)."""
+    if request.consent.limit:
+        return request.consent.limit == CONSENT_GIVEN
+    return record.consent_limit != CONSENT_NOT_GIVEN
+
+
+def _limit_as_consented(verdict: Verdict, request: CheckRequest) -> Verdict:
+    """Without consent the 限度額 class and certificate are not shown (even when the cache has
+    them from an earlier visit), and the verdict says so: no class shown is not no class."""
+    record = verdict.record
+    if record is None or limit_consented(request, record):
+        return verdict
+    hidden = replace(record, limit_class="", limit_certificate="", limit_issued_on=None, limit_valid_from=None,
+                     limit_valid_until=None, limit_long_term_from=None)
+    difficult = "（同意取得困難）" if request.consent.limit == CONSENT_DIFFICULT else ""
+    warning = Warning("limit_not_shared", f"限度額情報：同意なし{difficult}（区分がないとは限りません）",
+                      "no consent to share 限度額 information: its absence says nothing")
+    return replace(verdict, record=hidden, warnings=(*verdict.warnings, warning))
 
 
 def _needs_document(verdict: Verdict, request: CheckRequest) -> Verdict:
@@ -480,9 +578,6 @@ def _record_warnings(record: QualificationRecord) -> list[Warning]:
     if record.nondisclosure:
         result.append(Warning("nondisclosure", "不開示：住所などは表示されません。本人確認は慎重に",
                               "restricted record (不開示): address withheld"))
-    if record.consent_limit == "0":
-        result.append(Warning("limit_not_shared", "限度額情報の提供に同意がありません（区分がないとは限りません）",
-                              "no consent to share 限度額 information: its absence says nothing"))
     return result
 
 

@@ -191,9 +191,9 @@ def run_demo(data_dir: str | Path, patients: int = 1000, seed: int = 1) -> None:
         ("お知らせ＋カード", _by_numbers(samples["valid"], document=DocumentKind.NOTICE, card_presented=True)),
         ("従来の保険証", _by_numbers(samples["valid"], document=DocumentKind.LEGACY_CARD)),
         ("診察券", CheckRequest(Method.PATIENT_ID, DocumentKind.PATIENT_CARD, patient_id=samples["valid"]["patient_id"])),
-        ("申立（4歳）", CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=Declaration(
+        ("申立（4歳）", CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True, declaration=Declaration(
             "見本　太郎", "ミホン　タロウ", today.replace(year=today.year - 4)))),
-        ("申立（72歳・現役並み）", CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=Declaration(
+        ("申立（72歳・現役並み）", CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True, declaration=Declaration(
             "見本　花子", "ミホン　ハナコ", today.replace(year=today.year - 73), income_class=IncomeClass.ACTIVE))),
     ]
     for title, request in cases:

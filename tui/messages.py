@@ -57,7 +57,9 @@ class CardTriesRead(Message):
 
 
 class CardHolderProven(Message):
-    """The PIN was right: what remains is the check (database, online source)."""
+    """The PIN was right: what remains is the consent questions, then the check."""
+
+    request: CheckRequest
 
 
 @dataclass

@@ -5,6 +5,7 @@ every way of checking asks the hub live first (within the policy's budget), as t
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from madoguchi.edge.numbers import (
     parse_birth_date,
     parse_insurer_number,
 )
-from madoguchi.edge.verdict import CheckRequest, Method, format_verdict
+from madoguchi.edge.verdict import CheckRequest, Consent, Method, format_verdict
 from madoguchi.sync.device.hubclient import live_source_for
 
 
@@ -50,6 +51,11 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--card-presented", action="store_true",
                    help="the My Number Card was shown with a notice or portal screen")
     p.add_argument("--valid-until", help="有効期限 printed on the document")
+    p.add_argument("--limit-consent", choices=("0", "1", "3"), default="",
+                   help="the patient's consent to share 限度額 information: 1 yes, 0 no, 3 同意取得困難 "
+                   "(default: not asked, sent as not given)")
+    p.add_argument("--medical-consent", choices=("0", "1", "3"), default="",
+                   help="the patient's consent to share 薬剤・診療・特定健診・手術 information")
     card.add_check_options(p)
 
 
@@ -90,7 +96,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.card:
         return card.cmd_check_card(args)
     try:
-        request = build_request(args)
+        request = replace(build_request(args), consent=Consent(args.limit_consent, args.medical_consent))
     except InputError as exc:  # ScanError (a refused or unreadable code) is one
         raise CommandError(EXIT_BAD_INPUT, str(exc)) from None
     config = data_config(args)

@@ -50,9 +50,9 @@ def test_declaration_is_resolved_once_the_numbers_are_known(populated, populatio
     _, conn = populated
     sample = population_samples["elderly_70_74"]
     declaration = Declaration(sample["name"], sample["name_kana"], date.fromisoformat(sample["birth_date"]))
-    run_check(conn, CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=declaration), POLICY,
+    run_check(conn, CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True, declaration=declaration), POLICY,
               clock=lambda: NOW)
-    unknown = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION,
+    unknown = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True,
                            declaration=Declaration("不明　太郎", "フメイ　タロウ", date(1980, 1, 1)))
     run_check(conn, unknown, POLICY, clock=lambda: NOW)
     national = NationalSystem(population_records, clock=lambda: NOW)

@@ -108,7 +108,7 @@ def test_notice_without_the_card_is_refused_before_any_lookup(populated, populat
 ])
 def test_declaration_gets_the_provisional_copay(populated, birth, income, copay):
     _, conn = populated
-    request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION,
+    request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True,
                            declaration=Declaration("申立　太郎", "モウシタテ　タロウ", birth, income_class=income))
     v = decide(request, store.Lookup(conn), POLICY, NOW)
     assert v.outcome == Outcome.CONFIRM and v.source == Source.DECLARATION
@@ -179,7 +179,7 @@ def test_a_declaration_is_bounded_like_the_desk_inputs():
 
 def test_next_steps_name_what_recovers(populated, population_samples):
     _, conn = populated
-    request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION,
+    request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True,
                            declaration=Declaration("申立　太郎", "モウシタテ　タロウ", date(1970, 1, 1)))
     steps = decide(request, store.Lookup(conn), POLICY, NOW).next_steps_ja
     assert any("ネットワークの回復後に資格を照会" in step for step in steps)

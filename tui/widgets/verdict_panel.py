@@ -15,7 +15,8 @@ OUTCOME_JA = {Outcome.OK: "確認OK", Outcome.NG: "資格なし／無効", Outco
 # A shape beside the colour and the word: the band reads the same without colour.
 OUTCOME_MARK = {Outcome.OK: "〇", Outcome.NG: "✕", Outcome.CONFIRM: "？"}
 METHOD_JA = {Method.CARD: "マイナ保険証・暗証番号", Method.VISUAL: "マイナ保険証・目視確認（顔写真）",
-             Method.NUMBERS: "番号入力", Method.QR: "QRコード", Method.PATIENT_ID: "診察券", Method.DECLARATION: "申立"}
+             Method.NUMBERS: "番号入力", Method.QR: "QRコード", Method.PATIENT_ID: "診察券", Method.DECLARATION: "申立",
+             Method.SELF_PAY: "書類なし（10割）"}
 
 
 def band_ja(verdict: Verdict, request: CheckRequest | None = None) -> str:

@@ -88,7 +88,7 @@ def _search_info(parent: ET.Element, query: NumbersQuery, identifier: str = "") 
     if query.branch:
         ET.SubElement(info, "InsuredBranchNumber").text = query.branch
     ET.SubElement(info, "Birthdate").text = query.birth_date.strftime("%Y%m%d")
-    ET.SubElement(info, "LimitApplicationCertificateRelatedConsFlg").text = "1"
+    ET.SubElement(info, "LimitApplicationCertificateRelatedConsFlg").text = query.limit_consent
     if identifier:
         ET.SubElement(info, "ArbitraryIdentifier").text = identifier
 
