@@ -69,9 +69,10 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
 
     def sample_declaration() -> dict[str, str]:
         person = world.samples["elderly_70_74"]
+        sex = next(r["sex"] for r in world.records if r["person_id"] == person["person_id"])
         return {"card": "yes", "name": person["name"], "kana": person["name_kana"], "birth": person["birth_date"],
                 "address": "東京都新宿区見本1丁目1番1号", "workplace": "", "insurer": "", "phone": "03-0000-0000",
-                "card_name": person["name"], "card_birth": person["birth_date"], "card_sex": str(person["sex"]),
+                "card_name": person["name"], "card_birth": person["birth_date"], "card_sex": str(sex),
                 "card_address": "東京都新宿区見本1丁目1番1号"}
 
     def insert(kind: str, locked: bool = False) -> Callable[[], str]:

@@ -56,6 +56,7 @@ class CardTriesRead(Message):
     tries_left: int
 
 
+@dataclass
 class CardHolderProven(Message):
     """The PIN was right: what remains is the consent questions, then the check."""
 

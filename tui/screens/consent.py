@@ -1,5 +1,5 @@
 """The consent questions, after the PIN (or 目視), on the patient's side of the desk: the ones
-the official reader asks (docs/domain.md §10), as large yes/no choices on the numeric pad.
+the official reader asks (docs/domain.md section 10), as large yes/no choices on the numeric pad.
 
 1 is yes, 2 is no. The check never waits long for them: after `CONSENT_TIMEOUT` seconds the
 questions not answered count as not given (0), staff may go on at once with F8 (同意なし, 0 for

@@ -1,7 +1,7 @@
 """申立: the 被保険者資格申立書, for a patient who presented the マイナンバーカード when the card
 check failed or could not run; the copay is provisional. Staff type the card's printed (券面)
 name, birth date, sex and address off the card. A patient without the card (and without a valid
-資格確認書) is not a 申立 case: the same screen records the 10割 path (docs/domain.md §3)."""
+資格確認書) is not a 申立 case: the same screen records the 10割 path (docs/domain.md section 3)."""
 
 from __future__ import annotations
 
@@ -73,6 +73,7 @@ class DeclarationScreen(DeskScreen):
             with Horizontal(classes="field"):
                 yield Label("券面の性別", classes="field-label")
                 yield Select(SEX_CHOICES, id="card_sex", value=0, allow_blank=False, compact=True)
+            yield Static("", id="card_sex-message", classes="field-message")
             yield Field("券面の住所", "card_address", max_length=MAX_LENGTH["address"])
             yield Static("", id="provisional-copay")
 
@@ -82,6 +83,8 @@ class DeclarationScreen(DeskScreen):
         return True
 
     def on_mount(self) -> None:
+        if self.app.card_in_reader:  # F5 after a failed card check: the card is still in the reader
+            self.query_one("#card", Select).value = "yes"
         self.query_one("#name", Input).focus()
 
     def _today(self) -> date:
@@ -103,6 +106,8 @@ class DeclarationScreen(DeskScreen):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "card":
             self.query_one("#card-message", Static).update(WITHOUT_CARD_JA if event.value == "no" else "")
+        elif event.select.id == "card_sex":
+            self.query_one("#card_sex-message", Static).update("")
         self.show_copay()
 
     def show_copay(self) -> None:
@@ -140,11 +145,8 @@ class DeclarationScreen(DeskScreen):
         if card.value == "no":
             self.app.start_check(CheckRequest(Method.SELF_PAY, DocumentKind.NONE))
             return
-        if card.value != "yes":
-            self.query_one("#card-message", Static).update("カードの提示の有無を選んでください")
-            card.focus()
-            return
         values = {f: self.query_one(f"#{f}", Input).value.strip() for f in FIELDS}
+        today = self._today()
         errors: dict[str, str] = {}
         if not values["name"]:
             errors["name"] = "氏名を入力してください"
@@ -153,30 +155,24 @@ class DeclarationScreen(DeskScreen):
             errors["kana"] = "フリガナを入力してください"
         elif not is_kana(kana):
             errors["kana"] = KANA_ERROR_JA
-        birth = card_birth = None
-        try:
-            birth = parse_birth_date(values["birth"], self._today())
-        except InputError as exc:
-            errors["birth"] = japanese_message(exc, "生年月日が正しくありません")
+        birth, card_birth = (self._birth(values, name, errors, today) for name in ("birth", "card_birth"))
         if not values["card_name"]:
             errors["card_name"] = "券面の氏名を入力してください"
-        try:
-            card_birth = parse_birth_date(values["card_birth"], self._today())
-        except InputError as exc:
-            errors["card_birth"] = japanese_message(exc, "券面の生年月日が正しくありません")
         if not values["card_address"]:
             errors["card_address"] = "券面の住所を入力してください"
-        sex = self.query_one("#card_sex", Select)
-        if not sex.value:
-            self.query_one("#card-message", Static).update("券面の性別を選んでください")
         for name in FIELDS:
             if name in errors:
                 self.query_one(f"#row-{name}", Field).tell(errors[name])
-        if errors or birth is None or card_birth is None:
-            self.query_one(f"#{next(f for f in FIELDS if f in errors)}", Input).focus()
-            return
+        sex = self.query_one("#card_sex", Select)
+        missing = [] if card.value == "yes" else [(card, "#card-message", "カードの提示の有無を選んでください")]
         if not sex.value:
-            sex.focus()
+            missing.append((sex, "#card_sex-message", "券面の性別を選んでください"))
+        for _, label, message in missing:
+            self.query_one(label, Static).update(message)
+        if missing or errors or birth is None or card_birth is None:
+            # the first field typed wrong, else the first choice not made
+            first = next((f for f in FIELDS if f in errors), None)
+            (self.query_one(f"#{first}") if first else missing[0][0]).focus()
             return
         declaration = Declaration(
             name=values["name"], name_kana=kana, birth_date=birth, address=values["address"],
@@ -186,3 +182,11 @@ class DeclarationScreen(DeskScreen):
         )
         self.app.start_check(CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True,
                                           declaration=declaration))
+
+    @staticmethod
+    def _birth(values: dict[str, str], name: str, errors: dict[str, str], today: date) -> date | None:
+        try:
+            return parse_birth_date(values[name], today)
+        except InputError as exc:
+            errors[name] = japanese_message(exc, "生年月日が正しくありません")
+            return None

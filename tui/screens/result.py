@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import LoadingIndicator, Static
 
-FALLBACK_JA = "番号入力（F2）、書類（F3）、申立（F5）で受け付けてください"
+FALLBACK_JA = "番号入力（F2）、書類（F3）、申立（F5：カードを提示した方）で受け付けてください"
 
 
 class ResultScreen(DeskScreen):
