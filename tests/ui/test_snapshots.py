@@ -10,7 +10,7 @@ from madoguchi.sim.demo import jahis_prescription, my_number_code
 from madoguchi.tui.messages import ScanReceived
 from textual.widgets import Input
 
-from tests.ui.conftest import settle
+from tests.ui.conftest import choose, settle
 
 SIZE = (80, 24)
 
@@ -179,5 +179,25 @@ def test_result_of_a_visual_check(snap_compare, desk):
         await pilot.press("f4")
         await settle(pilot, pilot.app)
         await pilot.press("f10")
+        await settle(pilot, pilot.app)
+        await pilot.press("2", "1")  # no consent to share 限度額 information: the verdict says so
 
     assert snap_compare(desk, terminal_size=SIZE, run_before=then(visual))
+
+
+def test_consent_question_after_the_pin(snap_compare, desk):
+    async def pin(pilot) -> None:
+        pilot.app.demo.cards.insert("valid")
+        await settle(pilot, pilot.app)
+        await pilot.press(*"1234")
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(pin))
+
+
+def test_self_pay_without_card_or_certificate(snap_compare, desk):
+    async def without_card(pilot) -> None:
+        await pilot.press("f5")
+        await choose(pilot, pilot.app, "card", 2)
+        await pilot.press("f10")
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(without_card))

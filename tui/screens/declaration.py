@@ -54,7 +54,7 @@ class DeclarationScreen(DeskScreen):
             yield Static("被保険者資格申立書（F10 で保存）：漢字は入力できません。氏名・フリガナはローマ字で"
                          "（フリガナはカナに変わります）", classes="form-title")
             with Horizontal(classes="field"):
-                yield Label("マイナンバーカード", classes="field-label")
+                yield Label("カード提示", classes="field-label")
                 yield Select(CARD_CHOICES, id="card", value="", allow_blank=False, compact=True)
             yield Static("", id="card-message", classes="field-message")
             yield Field("氏名", "name", max_length=MAX_LENGTH["name"], placeholder="ローマ字可 Sato Hanako")
@@ -68,13 +68,13 @@ class DeclarationScreen(DeskScreen):
                 yield Label("所得区分", classes="field-label")
                 yield Select(INCOME_CHOICES, id="income", value="", allow_blank=False, compact=True)
             yield Static("カードの券面（職員が券面を見て入力。ICチップは読みません）", classes="form-title")
-            yield Field("券面の氏名", "card_name", max_length=MAX_LENGTH["name"], placeholder="ローマ字可")
-            yield Field("券面の生年月日", "card_birth", max_length=MAX_LENGTH["birth_date"], placeholder="19750102")
+            yield Field("券面氏名", "card_name", max_length=MAX_LENGTH["name"], placeholder="ローマ字可")
+            yield Field("券面生年月日", "card_birth", max_length=MAX_LENGTH["birth_date"], placeholder="19750102")
             with Horizontal(classes="field"):
-                yield Label("券面の性別", classes="field-label")
+                yield Label("券面性別", classes="field-label")
                 yield Select(SEX_CHOICES, id="card_sex", value=0, allow_blank=False, compact=True)
             yield Static("", id="card_sex-message", classes="field-message")
-            yield Field("券面の住所", "card_address", max_length=MAX_LENGTH["address"])
+            yield Field("券面住所", "card_address", max_length=MAX_LENGTH["address"])
             yield Static("", id="provisional-copay")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -77,6 +77,9 @@ def details(verdict: Verdict, request: CheckRequest | None = None) -> Table:
         declared = request.declaration
         line("氏名（申立）", f"{declared.name}（{declared.name_kana}）")
         line("生年月日", date_ja(declared.birth_date))
+        if declared.card_name:
+            card_birth = date_ja(declared.card_birth_date) if declared.card_birth_date else "-"
+            line("カード", f"提示あり　券面：{declared.card_name}、{card_birth}")
     if verdict.copay_percent is not None:
         line("負担割合", f"{verdict.copay_percent // 10}割" + ("（仮）" if verdict.provisional_copay else ""))
     if record and record.limit_class:
