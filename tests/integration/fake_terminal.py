@@ -13,6 +13,7 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -137,8 +138,13 @@ class FakeTerminal(threading.Thread):
 
     def single_response(self, info: dict, reference_classification: str = "2") -> bytes:
         answer = self.answer_numbers(info)
+        records = answer.records
+        if info.get("LimitApplicationCertificateRelatedConsFlg") != "1":  # no consent: no 限度額 information
+            records = tuple(replace(r, limit_class="", limit_certificate="", limit_issued_on=None,
+                                    limit_valid_from=None, limit_valid_until=None,
+                                    consent_limit="0" if r.consent_limit else "") for r in records)
         body = [("ProcessingResultStatus", "1"), ("QualificationValidity", str(int(answer.validity))),
-                ("ResultList", [("ResultOfQualificationConfirmation", self._result(r)) for r in answer.records])]
+                ("ResultList", [("ResultOfQualificationConfirmation", self._result(r)) for r in records])]
         return self._xml(self._header(ReferenceClassification=reference_classification, SegmentOfResult="1"), body)
 
     def _batch_result(self, reception: str) -> bytes:
