@@ -73,14 +73,16 @@ async def choose(pilot, app, select_id: str, downs: int) -> None:
 
 
 async def declare(pilot, app, name: str = "mihon", kana: str = "mihon tarou", birth: str = "19800101",
-                  card: bool = True, form: bool = True) -> None:
-    """On the 申立 screen: the card presented (or not), the declaration (unless `form` is
-    false: already typed), and the card's printed fields as staff type them off the card."""
-    await choose(pilot, app, "card", 1 if card else 2)
+                  card: bool | None = True, form: bool = True) -> None:
+    """On the 申立 screen: the card presented (or not; None: already chosen), the declaration
+    (unless `form` is false: already typed), and the card's printed fields as staff type them
+    off the card."""
+    if card is not None:
+        await choose(pilot, app, "card", 1 if card else 2)
     if form:
         app.screen.query_one("#name").focus()
         await pilot.press(*name, "tab", *kana, "tab", *birth)
-    if card:
+    if card is not False:
         app.screen.query_one("#card_name").focus()
         await pilot.press(*name, "tab", *birth)
         await choose(pilot, app, "card_sex", 1)
