@@ -104,7 +104,8 @@ TEXT: dict[str, dict[str, str]] = {
         "pin_format": "Mã PIN gồm 4 chữ số. Vui lòng nhập lại",
         "larger": "Chữ lớn",
         "consent_limit": "Bạn có đồng ý cung cấp thông tin hạn mức (mức trần chi phí y tế tự trả) cho cơ sở y tế này không?",
-        "consent_medical": "Bạn có đồng ý cung cấp thông tin thuốc, khám chữa bệnh, khám sức khỏe định kỳ và phẫu thuật trước đây cho cơ sở y tế này không?",
+        "consent_medical": ("Bạn có đồng ý cung cấp thông tin thuốc, khám chữa bệnh, khám sức khỏe định kỳ và phẫu thuật "
+                            "trước đây cho cơ sở y tế này không?"),
         "consent_keys": "1  Có (đồng ý)      2  Không (không đồng ý)",
         "consent_step": "Câu hỏi {n} / 2",
     },
@@ -124,7 +125,8 @@ TEXT: dict[str, dict[str, str]] = {
         "pin_format": "A senha tem 4 dígitos. Digite de novo",
         "larger": "Letras maiores",
         "consent_limit": "Você concorda em fornecer a esta clínica as informações de 限度額 (o teto mensal dos seus gastos médicos)?",
-        "consent_medical": "Você concorda em fornecer a esta clínica as informações de medicamentos, consultas, exames de saúde e cirurgias anteriores?",
+        "consent_medical": ("Você concorda em fornecer a esta clínica as informações de medicamentos, consultas, exames de "
+                            "saúde e cirurgias anteriores?"),
         "consent_keys": "1  Sim (concordo)      2  Não (não concordo)",
         "consent_step": "Pergunta {n} de 2",
     },

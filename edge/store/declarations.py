@@ -13,7 +13,6 @@ import json
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from madoguchi.edge.store.db import transaction
 from madoguchi.edge.verdict import Declaration
@@ -39,9 +38,6 @@ class DeclarationRow:
     resolved_at: str | None
     resolved_by: str | None  # recheck | staff
     claim_paid_at: str | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {**{k: v for k, v in self.__dict__.items() if k != "form"}, "form": self.form.to_json()}
 
 
 def add_declaration(conn: sqlite3.Connection, audit_id: int, outbox_id: int | None, checked_at: datetime,
@@ -89,4 +85,5 @@ def declarations_between(conn: sqlite3.Connection, start: datetime, end: datetim
     """The 申立 made at or after `start` and before `end` (UTC), oldest first."""
     rows = conn.execute(f"SELECT {_COLUMNS} FROM declaration WHERE checked_at >= ? AND checked_at < ? ORDER BY id",
                         (start.isoformat(), end.isoformat())).fetchall()
-    return [DeclarationRow(*row[:4], Declaration.from_json(json.loads(row[4])), *row[5:]) for row in rows]
+    return [DeclarationRow(row[0], row[1], row[2], row[3], Declaration.from_json(json.loads(row[4])), row[5], row[6],
+                           row[7], row[8], row[9], row[10], row[11], row[12]) for row in rows]
