@@ -164,8 +164,8 @@ async def test_hung_card_shows_a_timeout_then_the_fallback(desk, collected):
 
 
 async def test_hung_online_source_after_the_pin_times_out_to_the_fallback(tmp_path, collected):
-    """The PIN is right, the patient answers, then the online source hangs: the check's timeout
-    (on the result screen), not the card's."""
+    """The PIN is right, the patient answers, then the online source hangs: the check's timeout,
+    not the card's."""
     from madoguchi.edge.config import Policy
     from madoguchi.sim.desk import demo_app
     from madoguchi.tui.app import DeskApp
@@ -188,12 +188,13 @@ async def test_hung_online_source_after_the_pin_times_out_to_the_fallback(tmp_pa
             assert collected.of(messages.CardHolderProven)
             await pilot.press("1", "1")
             await wait_until(pilot, asked.is_set, "the online source asked")
-            await wait_until(pilot, lambda: desk.screen.query("#result-failure"), "the check timeout")
-            assert "応答がありません" in str(desk.screen.query_one("#result-failure", Static).content)
+            await wait_until(pilot, lambda: "確認の応答がありません" in staff_notes(desk), "the check timeout")
+            assert "目視確認（F4）" in staff_notes(desk) and "職員" in text(desk, "#consent-question")
+            assert not desk.screen.query_one("#consent-spinner").display
             await pilot.press(*"1234")  # nothing is sent again
             released.set()
             await settle(pilot, desk)
             assert not collected.of(messages.VerdictReady)
-            assert isinstance(desk.screen, ResultScreen)
+            assert isinstance(desk.screen, ConsentScreen)
     finally:
         released.set()
