@@ -182,7 +182,8 @@ def run_demo(data_dir: str | Path, patients: int = 1000, seed: int = 1) -> None:
         ("有効な資格確認書", _by_numbers(samples["valid"])),
         ("家族（枝番あり）", _by_numbers(samples["family_member"])),
         ("資格喪失", _by_numbers(samples["lost"])),
-        ("転職直後（新しい資格が未登録）", _by_numbers(samples["job_change_pending"])),
+        ("転職直後（カード＋前のお知らせ、新しい資格が未登録）",
+         _by_numbers(samples["job_change_pending"], document=DocumentKind.NOTICE, card_presented=True)),
         ("該当なし（オフライン）", _by_numbers(samples["not_found"])),
         ("不開示", _by_numbers(samples["nondisclosure"])),
         ("●を含む氏名", _by_numbers(samples["masked_name"])),
@@ -195,6 +196,7 @@ def run_demo(data_dir: str | Path, patients: int = 1000, seed: int = 1) -> None:
             "見本　太郎", "ミホン　タロウ", today.replace(year=today.year - 4)))),
         ("申立（72歳・現役並み）", CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True, declaration=Declaration(
             "見本　花子", "ミホン　ハナコ", today.replace(year=today.year - 73), income_class=IncomeClass.ACTIVE))),
+        ("カードも資格確認書もない（10割）", CheckRequest(Method.SELF_PAY, DocumentKind.NONE)),
     ]
     for title, request in cases:
         print(f"■ {title}")
