@@ -9,7 +9,7 @@ import signal
 import sqlite3
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from madoguchi.cli.base import (
     EXIT_BAD_INPUT,
@@ -30,7 +30,7 @@ from madoguchi.edge.card.session import CardSession, HolderProof, advice_ja, req
 from madoguchi.edge.card.transport import PcscReaders, PcscTransport
 from madoguchi.edge.config import Config
 from madoguchi.edge.desk import CheckResult, run_check
-from madoguchi.edge.verdict import format_verdict
+from madoguchi.edge.verdict import Consent, format_verdict
 from madoguchi.sync.device.hubclient import live_source_for
 
 REINSERT_AFTER = 1.0  # seconds out of the reader: pcscd polls every 0.4 s and must see the removal
@@ -117,20 +117,22 @@ def cmd_check_card(args: argparse.Namespace) -> int:
         if session is not None:
             session.close()
         readers.close()
-    result = check_holder(config, conn, proof)
+    result = check_holder(config, conn, proof, Consent(args.limit_consent, args.medical_consent))
     emit(args, {**result.verdict.to_json(), "audit_id": result.audit_id, "method": proof.method.value},
          format_verdict(result.verdict))
     return EXIT_OK
 
 
-def check_holder(config: Config, conn: sqlite3.Connection, proof: HolderProof) -> CheckResult:
-    """The check for the card's holder: the hub is asked live first when the device is enrolled,
-    as for every other way of checking."""
+def check_holder(config: Config, conn: sqlite3.Connection, proof: HolderProof,
+                 consent: Consent | None = None) -> CheckResult:
+    """The check for the card's holder, with the patient's consent answers: the hub is asked live
+    first when the device is enrolled, as for every other way of checking."""
     try:
         card_link = store.card_link_for(conn, proof.certificate_der)
     except store.StoreMissing as exc:
         raise CommandError(EXIT_ENVIRONMENT, str(exc)) from None
-    return run_check(conn, request_for(proof, card_link), config.policy, live_source_for(config.data_dir, conn))
+    return run_check(conn, replace(request_for(proof, card_link), consent=consent or Consent()), config.policy,
+                     live_source_for(config.data_dir, conn))
 
 
 # ---- vcard --------------------------------------------------------------------------------
