@@ -417,7 +417,7 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: 
     if v.is_valid:
         copay = record.copay_percent_on(today) if record else None
         if v == Validity.VALID_UNREGISTERED:
-            office = f"（{record.welfare_office}）" if record and record.welfare_office else ""
+            office = f"（{record.welfare_office or record.insurer_name}）" if record and record.is_welfare else ""
             warnings.append(Warning("valid_unregistered",
                                     f"資格確認の結果は「有効（未登録）」です。医療券・調剤券の内容は福祉事務所{office}に確認してください",
                                     "answered 有効（未登録） (6): check the 医療券 with the welfare office"))
@@ -585,6 +585,7 @@ def format_verdict(verdict: Verdict) -> str:
         lines.append(f"  氏名: {r.name}（{r.name_kana}）  生年月日: {date_ja(r.birth_date)}")
         if r.is_welfare:
             lines.append(f"  医療扶助: 公費負担者番号 {r.insurer_number}  受給者番号 {r.number}")
+            lines.append(f"  福祉事務所: {r.welfare_office or r.insurer_name or '-'}")
         else:
             lines.append(f"  保険者: {r.insurer_name}（{r.insurer_number}）")
             lines.append(f"  記号・番号・枝番: {r.symbol or '-'}・{r.number}・{r.branch or '-'}  {r.personal_family_ja}")
@@ -595,8 +596,6 @@ def format_verdict(verdict: Verdict) -> str:
             lines.append(f"  処方箋: {r.prescription_issue_ja}（患者さんの選択）")
         if r.specific_diseases:
             lines.append(f"  特定疾病: {'、'.join(r.specific_diseases)}")
-        if r.welfare_office:
-            lines.append(f"  福祉事務所: {r.welfare_office}")
     if verdict.copay_percent is not None:
         provisional = "（仮）" if verdict.provisional_copay else ""
         insurance = "（保険）" if verdict.charge else ""

@@ -392,7 +392,7 @@ def samples(patients: int, seed: int, today: date, now: datetime) -> dict[str, d
             "masked_name": "●" in rec["name"] and not lost,
             "preschool": rec["preschool"] and not lost,
             "elderly_70_74": rec["elderly_copay_percent"] is not None and not lost,
-            "kouki": rec["insurer_number"].startswith("39") and not lost,
+            "kouki": rec["insurer_number"].startswith("39") and rec["copay_percent"] == 10 and not lost,
             "welfare": rec["card_classification"] == WELFARE_CARD and rec["validity"] == 1 and rec["as_of"] > stale_before,
             "welfare_75": rec["card_classification"] == WELFARE_CARD and rec["validity"] == 1
             and rec["as_of"] > stale_before and today >= kouki_from(date.fromisoformat(rec["birth_date"])),

@@ -71,8 +71,7 @@ def details(verdict: Verdict, request: CheckRequest | None = None) -> Table:
         line("生年月日", date_ja(record.birth_date))
         if record.is_welfare:
             line("医療扶助", f"公費負担者番号 {record.insurer_number}・受給者番号 {record.number}")
-            if record.welfare_office:
-                line("福祉事務所", record.welfare_office)
+            line("福祉事務所", record.welfare_office or record.insurer_name or "-")
         else:
             line("保険者", f"{record.insurer_name}（{record.insurer_number}）")
             line("記号・番号・枝番", f"{record.symbol or '-'}・{record.number}・{record.branch or '-'}　"
