@@ -365,9 +365,10 @@ def charge_for(insurance_percent: int | None, lines: list[FundLine]) -> Charge:
         percent = insurance_percent if insurance_percent is not None else 100
         return Charge(True, percent, monthly_cap_yen=min(self_pay),
                       ja=f"{ratio_ja(percent)}、医療券の本人支払額 {min(self_pay):,}円まで")
-    unknown = [line.fund.payer_number for line in lines if not line.usable]
+    unknown = [f"公費 {line.fund.payer_number}：{'番号の誤り' if line.fund.problem else '負担ルール未設定'}"
+               for line in lines if not line.usable]
     if unknown:
-        return Charge(False, ja=f"要確認（公費 {'、'.join(unknown)}：負担ルール未設定か番号の誤り。窓口負担を確認）")
+        return Charge(False, ja=f"要確認（{'、'.join(unknown)}。窓口負担を確認）")
     if insurance_percent is None:
         return Charge(False, ja="要確認（保険の負担割合がわからないため計算できません）")
     percent, per_visit, caps, cap_missing = insurance_percent, [], [], False

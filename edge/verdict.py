@@ -515,7 +515,8 @@ def _with_funds(verdict: Verdict, request: CheckRequest, rules: FundRules) -> Ve
     warnings = list(verdict.warnings)
     steps = verdict.next_steps_ja
     if not charge.known:
-        warnings.append(Warning("charge_unknown", f"窓口負担：{charge.ja}", "the charge under the funds is not known"))
+        warnings.append(Warning("charge_unknown", "公費の窓口負担がわかりません（計算していません）",
+                                "the charge under the funds is not known: not guessed"))
         steps += ("公費の受給者証（医療証）で窓口負担を確認してください。施設の負担ルール表は madoguchi funds show で確認できます",)
     elif charge.cap_missing:
         warnings.append(Warning("monthly_cap_missing", "公費の月上限額が未入力です。受給者証の自己負担上限額を確認してください",
