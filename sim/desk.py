@@ -89,7 +89,6 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
         ("card_lost", "カードを置く：資格喪失の人", insert("lost")),
         ("card_stale", "カードを置く：古い情報の人（オフラインで要確認）", insert("stale")),
         ("card_masked", "カードを置く：氏名に表示できない文字がある人", insert("masked_name")),
-        ("card_welfare", "カードを置く：生活保護（医療扶助）の76歳の人", insert("welfare_75")),
         ("card_locked", "カードを置く：暗証番号がロックされたカード", insert("family_member", locked=True)),
         ("card_remove", "カードを取り出す", remove),
         ("network", "ネットワークを切る／戻す", toggle_network),
@@ -97,6 +96,7 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
          wedge_scan(jahis_prescription(world.samples["valid"]))),
         ("scan_my_number", "カード裏面のQR（マイナンバー）を読み取る", wedge_scan(my_number_code())),
         ("scan_notice", "資格情報のお知らせのQRを読み取る", wedge_scan(NOTICE_URL.encode())),
+        ("card_welfare", "カードを置く：生活保護（医療扶助）の76歳の人", insert("welfare_75")),
     ]
     return DemoControls(world, cards, actions, network_online=lambda: not national.is_cut,
                         sample_declaration=sample_declaration, guide_ja=GUIDE_JA)

@@ -81,3 +81,16 @@ async def test_a_wrong_check_digit_is_named_and_nothing_is_checked(desk, collect
         await settle(pilot, desk)
         assert isinstance(desk.screen, NumbersScreen) and not collected.of(messages.VerdictReady)
         assert desk.screen.focused is desk.screen.query_one("#fund1-payer", Input)
+
+
+async def test_a_welfare_patients_card_gives_medical_aid_not_a_ratio(desk, collected):
+    """The demo's card of a 76-year-old on 生活保護 (F9): 医療扶助, nothing to pay, never 1割."""
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        desk.demo.cards.insert("welfare_75")
+        await settle(pilot, desk)
+        await pilot.press(*"1234")
+        await settle(pilot, desk)
+        verdict = collected.of(messages.VerdictReady)[-1].result.verdict
+        assert verdict.outcome == Outcome.OK and verdict.record.is_welfare
+        assert verdict.copay_percent is None and verdict.charge.ja == "窓口負担なし"
+        assert "負担割合" not in details(desk)
