@@ -43,7 +43,7 @@ def cmd_funds_show(args: argparse.Namespace) -> int:
     file = rules.path or data_config(args).data_dir / FUND_RULES_FILE
     lines = [f"fund rules: defaults + {file}" + ("" if rules.path else " (absent)"),
              *(_row(rules.rules[key]) for key in sorted(rules.rules)),
-             "  other 法別: 負担ルール未設定 (the desk shows the fund as unknown and charges nothing by it)"]
+             "  other 法別: 負担ルール未設定 (the desk shows the fund as unknown and the charge as 要確認: never guessed)"]
     lines += [f"problem: {problem} (row left out)" for problem in rules.problems]
     emit(args, rules.to_json(), "\n".join(lines))
     return EXIT_FAILED if rules.problems else EXIT_OK
