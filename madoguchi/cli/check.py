@@ -21,7 +21,6 @@ from madoguchi.cli.base import (
     open_store,
 )
 from madoguchi.edge.desk import run_check
-from madoguchi.edge.funds import MAX_FUNDS, PublicFund, parse_fund
 from madoguchi.edge.model import DocumentKind
 from madoguchi.edge.numbers import (
     InputError,
@@ -59,21 +58,9 @@ def register(sub: Subcommands) -> None:
     card.add_check_options(p)
 
 
-def public_funds(values: list[str]) -> tuple[PublicFund, ...]:
-    """`--public-fund` values, each number checked (a wrong check digit is named)."""
-    if len(values) > MAX_FUNDS:
-        raise InputError(f"at most {MAX_FUNDS} --public-fund (公費は{MAX_FUNDS}つまでです)")
-    funds = []
-    for value in values:
-        payer, _, rest = value.partition(":")
-        recipient, _, cap = rest.partition(":")
-        funds.append(parse_fund(payer, recipient, cap))
-    return tuple(funds)
-
-
 def build_request(args: argparse.Namespace) -> CheckRequest:
     """A CheckRequest from command-line arguments; InputError on bad input."""
-    funds = public_funds(args.public_fund)
+    funds = card.public_funds(args.public_fund)
     welfare = next((f for f in funds if f.is_welfare), None)
     if welfare is not None and args.birth and not (args.insurer or args.number):
         if not welfare.recipient_number:
@@ -118,7 +105,11 @@ def build_request(args: argparse.Namespace) -> CheckRequest:
 
 def cmd_check(args: argparse.Namespace) -> int:
     if args.card:
-        return card.cmd_check_card(args)
+        try:
+            funds = card.public_funds(args.public_fund)
+        except InputError as exc:
+            raise CommandError(EXIT_BAD_INPUT, str(exc)) from None
+        return card.cmd_check_card(args, funds)
     try:
         request = build_request(args)
     except InputError as exc:  # ScanError (a refused or unreadable code) is one
