@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
-from madoguchi.edge.funds import PublicFund
 from madoguchi.edge import store
 from madoguchi.edge.config import Policy
+from madoguchi.edge.funds import PublicFund
 from madoguchi.edge.model import DocumentKind, Validity, grace_until, judge_document
 from madoguchi.edge.qr.codes import check_request, classify
 from madoguchi.edge.qr.jahis import build_jahis

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from madoguchi.edge.funds import MAX_FUNDS, PAYER_DIGITS, RECIPIENT_DIGITS, PublicFund, fund_name_ja, number_problem, parse_fund
+from madoguchi.edge.funds import (
+    MAX_FUNDS,
+    PAYER_DIGITS,
+    RECIPIENT_DIGITS,
+    PublicFund,
+    fund_name_ja,
+    number_problem,
+    parse_fund,
+)
 from madoguchi.edge.model import DOCUMENT_RULES, DocumentKind
 from madoguchi.edge.numbers import (
     MAX_LENGTH,
