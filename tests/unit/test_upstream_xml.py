@@ -140,7 +140,7 @@ WELFARE = """<?xml version="1.0" encoding="Shift_JIS" standalone="no"?>
       <TicketType>1</TicketType>
       <MedicalTicketValidDate>20261101</MedicalTicketValidDate>
       <MedicalTicketExpirationDate>20261130</MedicalTicketExpirationDate>
-      <PublicExpenseNumber>12131015</PublicExpenseNumber>
+      <PublicExpenseNumber>12131017</PublicExpenseNumber>
       <BeneficiaryNumber>1234566</BeneficiaryNumber>
       <WelfareOfficeName>新宿区福祉事務所</WelfareOfficeName>
       {self_pay}
@@ -165,9 +165,9 @@ def test_a_welfare_answer_is_read_not_refused(validity):
     (r,) = answer.records
     assert r.is_welfare and r.card_classification == "A1" and r.validity == Validity(validity)
     assert (r.insurer_number, r.number, r.welfare_office, r.insurer_name) == (
-        "12131015", "1234566", "新宿区福祉事務所", "新宿区福祉事務所")
+        "12131017", "1234566", "新宿区福祉事務所", "新宿区福祉事務所")
     assert [(f.payer_number, f.recipient_number, f.source) for f in r.public_funds] == [
-        ("12131015", "1234566", "terminal")]
+        ("12131017", "1234566", "terminal")]
     # a 76-year-old on welfare has no insurance ratio, whatever the age says
     assert r.copay_percent_on(date(2026, 11, 16)) is None and r.validity_on(date(2026, 11, 16)) == Validity(validity)
     assert QualificationRecord.from_json(json.loads(json.dumps(r.to_json()))) == r
@@ -183,7 +183,7 @@ def test_insurance_and_welfare_together_put_the_fund_on_the_insurance_record():
     answer = welfare_answer(1, insurance=insurance)
     first, second = answer.records
     assert not first.is_welfare and first.insurer_number == "138016" and second.is_welfare
-    assert [f.payer_number for f in first.public_funds] == ["12131015"]
+    assert [f.payer_number for f in first.public_funds] == ["12131017"]
 
 
 def test_a_welfare_number_that_is_not_digits_is_malformed():
