@@ -94,3 +94,27 @@ async def test_a_welfare_patients_card_gives_medical_aid_not_a_ratio(desk, colle
         assert verdict.outcome == Outcome.OK and verdict.record.is_welfare
         assert verdict.copay_percent is None and verdict.charge.ja == "窓口負担なし"
         assert "負担割合" not in details(desk)
+
+
+async def test_funds_added_after_a_card_check_make_the_check_again(desk, collected):
+    """The patient shows the マイナ保険証 and a 受給者証: F8 on the verdict adds the fund."""
+    nanbyou_cap = "3000"
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        desk.demo.cards.insert("valid")
+        await settle(pilot, desk)
+        await pilot.press(*"1234")
+        await settle(pilot, desk)
+        first = collected.of(messages.VerdictReady)[-1]
+        assert first.result.verdict.charge is None
+        await pilot.press("f8")
+        await type_fund(pilot, desk, 1, NANBYOU, RECIPIENT, nanbyou_cap)
+        await pilot.press("escape")  # back to the verdict, nothing checked
+        assert isinstance(desk.screen, ResultScreen) and len(collected.of(messages.VerdictReady)) == 1
+        await pilot.press("f8")
+        await type_fund(pilot, desk, 1, NANBYOU, RECIPIENT, nanbyou_cap)
+        await pilot.press("f10")
+        await settle(pilot, desk)
+        again = collected.of(messages.VerdictReady)[-1]
+        assert again.request.card_link == first.request.card_link and again.result.audit_id > first.result.audit_id
+        assert (again.result.verdict.charge.percent, again.result.verdict.charge.monthly_cap_yen) == (20, 3000)
+        assert "2割（月上限 3,000円" in details(desk)

@@ -5,13 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from madoguchi.edge.funds import (
-    MAX_FUNDS,
-    PAYER_DIGITS,
-    RECIPIENT_DIGITS,
     PublicFund,
-    fund_name_ja,
-    number_problem,
-    parse_fund,
 )
 from madoguchi.edge.model import DOCUMENT_RULES, DocumentKind
 from madoguchi.edge.numbers import (
@@ -25,7 +19,8 @@ from madoguchi.edge.numbers import (
 )
 from madoguchi.edge.verdict import CheckRequest, Method
 from madoguchi.tui.screens.base import DeskScreen
-from madoguchi.tui.widgets.field import DeskInput, Field, japanese_message
+from madoguchi.tui.widgets.field import Field, japanese_message
+from madoguchi.tui.widgets.fund_rows import FundRows
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -34,7 +29,6 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 DOCUMENTS = (DocumentKind.ELIGIBILITY_CERTIFICATE, DocumentKind.NOTICE, DocumentKind.PORTAL,
              DocumentKind.LEGACY_CARD, DocumentKind.MEDICAL_TICKET)
 FIELDS = ("insurer", "symbol", "number", "branch", "birth", "valid_until")
-FUND_ROWS = tuple(f"fund{i}" for i in range(1, MAX_FUNDS + 1))
 
 
 def insurer_feedback(text: str) -> tuple[str, bool]:
@@ -54,29 +48,6 @@ def insurer_feedback(text: str) -> tuple[str, bool]:
     except InputError as exc:
         return japanese_message(exc, "保険者番号が正しくありません"), False
     return f"OK {number.kind}", True
-
-
-def fund_feedback(payer: str, recipient: str, cap: str) -> tuple[str, bool]:
-    """(message, ok) for one 公費 row as typed so far: each number's check digit is verified as
-    soon as it is complete, and a wrong one is named."""
-    payer_digits, recipient_digits = normalize_symbol(payer), normalize_symbol(recipient)
-    if not (payer_digits or recipient_digits or cap.strip()):
-        return "", False
-    for digits, length, label in ((payer_digits, PAYER_DIGITS, "負担者番号"),
-                                  (recipient_digits, RECIPIENT_DIGITS, "受給者番号")):
-        if digits and (len(digits) >= length or not digits.isdigit()):
-            problem = number_problem(digits, length)
-            if problem:
-                return japanese_message(InputError(problem), f"{label}が正しくありません"), False
-        elif digits:
-            return f"入力中（{label}{length}桁）: {len(digits)}桁", False
-    if len(payer_digits) != PAYER_DIGITS:
-        return "公費負担者番号（8桁）を入力してください", False
-    try:
-        fund = parse_fund(payer, recipient, cap)
-    except InputError as exc:
-        return japanese_message(exc, "公費の入力が正しくありません"), False
-    return f"OK {fund_name_ja(fund.houbetsu)}", True
 
 
 def birth_feedback(text: str, today: date) -> tuple[str, bool]:
@@ -108,18 +79,7 @@ class NumbersScreen(DeskScreen):
             yield Field("枝番", "branch", max_length=MAX_LENGTH["branch"], placeholder="2桁")
             yield Field("生年月日", "birth", max_length=MAX_LENGTH["birth_date"], placeholder="19750102 / S50.1.2")
             yield Field("有効期限", "valid_until", max_length=MAX_LENGTH["birth_date"], placeholder="印字があれば")
-            for index, row in enumerate(FUND_ROWS, 1):
-                # 公費: 受給者証 or 医療券; the next row appears once this one is filled.
-                with Horizontal(classes="field fund-row", id=f"row-{row}") as fund_row:
-                    fund_row.display = index == 1
-                    yield Label(f"公費{index}", classes="field-label")
-                    yield DeskInput(id=f"{row}-payer", max_length=PAYER_DIGITS + 2, placeholder="負担者番号8桁",
-                                    compact=True, select_on_focus=False)
-                    yield DeskInput(id=f"{row}-recipient", max_length=RECIPIENT_DIGITS + 2, placeholder="受給者番号7桁",
-                                    compact=True, select_on_focus=False)
-                    yield DeskInput(id=f"{row}-cap", max_length=9, placeholder="月上限(円)", compact=True,
-                                    select_on_focus=False)
-                    yield Label("", id=f"{row}-message", classes="field-message", markup=False)
+            yield FundRows(id="funds")  # 公費: 受給者証 or 医療券
             with Horizontal(classes="field"):
                 yield Label("書類", classes="field-label")
                 yield Select([(DOCUMENT_RULES[k].label_ja, k) for k in DOCUMENTS], id="document",
@@ -138,9 +98,6 @@ class NumbersScreen(DeskScreen):
         return service.clock().astimezone(service.policy.timezone).date()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id and event.input.id.startswith("fund"):
-            self.tell_fund(event.input.id.partition("-")[0])
-            return
         row = self.query_one(f"#row-{event.input.id}", Field)
         if event.input.id == "insurer":
             row.tell(*insurer_feedback(event.value))
@@ -176,37 +133,11 @@ class NumbersScreen(DeskScreen):
     def values(self) -> dict[str, str]:
         return {f: self.query_one(f"#{f}", Input).value for f in FIELDS}
 
-    def fund_values(self, row: str) -> tuple[str, str, str]:
-        return tuple(self.query_one(f"#{row}-{part}", Input).value for part in ("payer", "recipient", "cap"))  # type: ignore[return-value]
-
-    def tell_fund(self, row: str, error_ja: str = "") -> None:
-        message, ok = (error_ja, False) if error_ja else fund_feedback(*self.fund_values(row))
-        label = self.query_one(f"#{row}-message", Label)
-        label.update(message)
-        label.set_class(bool(message) and not ok, "-error")
-        label.set_class(ok, "-ok")
-        index = FUND_ROWS.index(row)
-        if index + 1 < len(FUND_ROWS) and normalize_symbol(self.fund_values(row)[0]):
-            self.query_one(f"#row-{FUND_ROWS[index + 1]}").display = True
-
-    def funds(self, errors: dict[str, str]) -> tuple[PublicFund, ...]:
-        """The 公費 rows filled in; a bad one goes into `errors` under its row."""
-        funds = []
-        for row in FUND_ROWS:
-            payer, recipient, cap = self.fund_values(row)
-            if not (payer.strip() or recipient.strip() or cap.strip()):
-                continue
-            try:
-                funds.append(parse_fund(payer, recipient, cap))
-            except InputError as exc:
-                errors[row] = japanese_message(exc, "公費の入力が正しくありません")
-        return tuple(funds)
-
     def build_request(self) -> tuple[CheckRequest | None, dict[str, str]]:
         """The request, or the errors by field."""
         v = self.values()
         errors: dict[str, str] = {}
-        funds = self.funds(errors)
+        funds = self.query_one(FundRows).funds(errors)
         document = self.query_one("#document", Select).value
         welfare = next((f for f in funds if f.is_welfare), None)
         if not (v["insurer"].strip() or v["number"].strip()) and (welfare or document == DocumentKind.MEDICAL_TICKET):
@@ -273,13 +204,10 @@ class NumbersScreen(DeskScreen):
         for name in FIELDS:
             if name in errors:
                 self.query_one(f"#row-{name}", Field).tell(errors[name])
-        for row in FUND_ROWS:
-            if row in errors:
-                self.tell_fund(row, errors[row])
+        bad_fund = self.query_one(FundRows).show_errors(errors)
         if request is None:
-            first = next((f for f in FIELDS if f in errors), None)
-            self.query_one(f"#{first}" if first else f"#{next(r for r in FUND_ROWS if r in errors)}-payer",
-                           Input).focus()
+            first = next((f for f in FIELDS if f in errors), None) or bad_fund
+            self.query_one(f"#{first}", Input).focus()
             return
         if self.needs_card() and not request.card_presented:
             self.tell_card("カードを確認してチェックしてください（なければ申立 F5）")
