@@ -40,6 +40,12 @@ class ResultScreen(DeskScreen):
     def action_next(self) -> None:
         self.app.go_idle()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """F8 公費 only for a check that can take funds (not a 申立, not while deciding)."""
+        if action == "funds":
+            return self.verdict is not None and self.request is not None and self.request.declaration is None
+        return True
+
     def action_funds(self) -> None:
         """公費 from a 受給者証 shown with the card (or the document): the check made again with them."""
         from madoguchi.tui.screens.funds import FundsScreen
@@ -64,6 +70,7 @@ class ResultScreen(DeskScreen):
         body = self.query_one("#result", Vertical)
         body.remove_children()
         body.mount(VerdictPanel(verdict, request, id="verdict"))
+        self.refresh_bindings()
 
     def show_failure(self, message_ja: str) -> None:
         if self._timer is not None:

@@ -1,4 +1,4 @@
-"""公費1–4: a 受給者証's (or 医療券's) 公費負担者番号, 受給者番号 and monthly cap per row, each
+"""公費1〜4: a 受給者証's (or 医療券's) 公費負担者番号, 受給者番号 and monthly cap per row, each
 number's check digit verified as it is typed; the next row appears once one is filled."""
 
 from __future__ import annotations
