@@ -9,6 +9,8 @@ Every value has a documented default, so the demo and the tests need no file::
     cache_max_age_hours = 72    # cached data older than this is never `ok`, only `confirm`
     online_budget_seconds = 1.5 # how long the desk waits for the hub before using the cache
 
+    (公費 rules: the embedded defaults and <data_dir>/fund_rules.csv, edge.funds; `madoguchi funds show`)
+
     [scanner]                   # read by edge.qr.ScannerSettings.from_config; every key optional
     serial_port = ""            # USB-COM scanner, e.g. "/dev/serial/by-id/usb-..."; "" = none
     baudrate = 9600
