@@ -14,7 +14,6 @@ never guessed.
 from __future__ import annotations
 
 import csv
-import io
 import unicodedata
 from dataclasses import dataclass, field
 from enum import Enum
@@ -246,14 +245,15 @@ def parse_fund_rules(data: bytes) -> tuple[list[FundRule], list[str]]:
              if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         return [], []
-    reader = csv.reader(io.StringIO("\n".join(line for _, line in lines)))
-    rows = list(reader)
-    header = [cell.strip() for cell in rows[0]]
+    rows = [_csv_row(line) for _, line in lines]  # one row a line: a line number for each problem
+    header = [cell.strip() for cell in rows[0] or ()]
     if header != list(COLUMNS):
         return [], [f"line {lines[0][0]}: the header must be {','.join(COLUMNS)}"]
     rules, problems, seen = [], [], set()
     for (number, _), row in zip(lines[1:], rows[1:], strict=True):
         try:
+            if row is None:
+                raise ValueError("a quote is not closed on its line")
             rule = _rule(row)
         except ValueError as exc:
             problems.append(f"line {number}: {exc}")
@@ -264,6 +264,13 @@ def parse_fund_rules(data: bytes) -> tuple[list[FundRule], list[str]]:
         seen.add(rule.key)
         rules.append(rule)
     return rules, problems
+
+
+def _csv_row(line: str) -> list[str] | None:
+    try:
+        return next(csv.reader([line], strict=True))
+    except csv.Error:
+        return None
 
 
 def _rule(row: list[str]) -> FundRule:

@@ -126,3 +126,9 @@ def test_a_missing_file_gives_the_defaults(tmp_path):
     rules = load_fund_rules(tmp_path / "fund_rules.csv")
     assert rules.path is None and rules.rule_for(PublicFund(payer("12"))).charge == ChargeKind.NONE
     assert number_problem(payer("12"), 8) is None
+
+
+def test_a_quoted_line_break_is_a_bad_row_not_a_crash():
+    header = "houbetsu,prefecture,institution,charge,percent,yen,name\n"
+    rules, problems = parse_fund_rules((header + '88,13,201,none,,,"八王子\n市"\n88,13,202,none,,,x\n').encode())
+    assert [r.institution for r in rules] == ["202"] and [p[:7] for p in problems] == ["line 2:", "line 3:"]
