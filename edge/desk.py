@@ -48,6 +48,12 @@ def run_check(
             {"reason": verdict.reason, "document": request.document.value,
              "copay_percent": verdict.copay_percent,
              "warnings": [w.code for w in verdict.warnings],
+             # 公費: the payer numbers (a programme, not a person) with their rules and the charge;
+             # the 受給者番号 is personal: it is in the inputs' keyed hash only.
+             **({"funds": [{"payer_number": line.fund.payer_number, "source": line.fund.source,
+                            "rule": line.rule.charge.value if line.usable and line.rule else "unknown",
+                            "monthly_cap_yen": line.fund.monthly_cap_yen} for line in verdict.funds],
+                 "charge": verdict.charge.to_json() if verdict.charge else None} if verdict.funds else {}),
              **({"consent": asdict(request.consent)} if request.consent != Consent() else {}),
              **({"card_presented": True} if request.card_presented else {})},
             separators=(",", ":"),

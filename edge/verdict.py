@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from madoguchi.edge.config import Policy
+from madoguchi.edge.funds import Charge, FundLine, FundRules, PublicFund, charge_for
 from madoguchi.edge.model import (
     DOCUMENT_RULES,
     DocumentKind,
@@ -154,7 +155,7 @@ class CheckRequest:
     card_valid_until: date | None = None  # the card's own 有効期限, printed on its face
     patient_id: str = ""
     declaration: Declaration | None = None
-    public_funds: tuple[tuple[str, str], ...] = ()  # (公費負担者番号, 受給者番号) as read, e.g. from a QR
+    public_funds: tuple[PublicFund, ...] = ()  # 公費 typed at the desk or read from a QR (at most 4)
     input_warnings: tuple[str, ...] = ()  # from QR parsing etc., shown as they are
     consent: Consent = Consent()  # the patient's answers on the patient-facing screen
 
@@ -176,8 +177,7 @@ class CheckRequest:
             "card": bool(self.card_link), "card_presented": self.card_presented,
             "phone_presented": self.phone_presented, "printed_valid_until": day(self.printed_valid_until),
             "certificate_not_after": day(self.certificate_not_after), "card_valid_until": day(self.card_valid_until),
-            "public_funds": [{"payer_number": payer, "recipient_number": recipient}
-                             for payer, recipient in self.public_funds],
+            "public_funds": [fund.to_json() for fund in self.public_funds],
             "consent": asdict(self.consent),
         }
 
@@ -187,6 +187,7 @@ class CheckRequest:
             "insurer_number": self.insurer_number, "symbol": self.symbol, "number": self.number,
             "branch": self.branch, "birth_date": self.birth_date.isoformat() if self.birth_date else "",
             "card_link": self.card_link, "patient_id": self.patient_id,
+            "public_funds": [[f.payer_number, f.recipient_number] for f in self.public_funds],
         }
         if self.declaration:
             data["declaration"] = self.declaration.to_json()
@@ -273,6 +274,8 @@ class Verdict:
     warnings: tuple[Warning, ...] = ()
     next_steps_ja: tuple[str, ...] = ()
     request: dict[str, Any] | None = None  # CheckRequest.echo() of the request decided
+    funds: tuple[FundLine, ...] = ()  # 公費: the request's and the record's, each with its rule
+    charge: Charge | None = None  # what to charge under insurance and the funds (None: no funds)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -292,6 +295,8 @@ class Verdict:
             "warnings": [asdict(w) for w in self.warnings],
             "next_steps_ja": list(self.next_steps_ja),
             "request": self.request,
+            "funds": [line.to_json() for line in self.funds],
+            "charge": self.charge.to_json() if self.charge else None,
         }
 
 
@@ -304,7 +309,8 @@ def decide(
 ) -> Verdict:
     """Decide the verdict for one check. `now` is timezone-aware (UTC)."""
     verdict = _decide(request, lookup, policy, now, online)
-    return replace(_limit_as_consented(_needs_document(verdict, request), request), request=request.echo())
+    return replace(_with_funds(_limit_as_consented(_needs_document(verdict, request), request), request, policy.fund_rules),
+                   request=request.echo())
 
 
 def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: datetime,
@@ -427,12 +433,12 @@ def answer_from(matched: list[QualificationRecord], history: list[QualificationR
         return OnlineAnswer(Validity.NOT_FOUND)
     if len({r.patient_id or f"#{r.record_id}" for r in matched}) > 1:
         return OnlineAnswer(Validity.MULTIPLE, tuple(matched))
-    valid_matched = [r for r in matched if r.validity_on(today) == Validity.VALID]
+    valid_matched = [r for r in matched if r.validity_on(today).is_valid]
     if valid_matched:
         chosen = max(valid_matched, key=_started)
-        return OnlineAnswer(Validity.VALID, (chosen,), chosen.as_of)
+        return OnlineAnswer(chosen.validity_on(today), (chosen,), chosen.as_of)
     latest = max(matched, key=_started)
-    newer = [r for r in history if r.validity_on(today) == Validity.VALID and r.record_id != latest.record_id]
+    newer = [r for r in history if r.validity_on(today).is_valid and r.record_id != latest.record_id]
     if newer:
         return OnlineAnswer(Validity.INVALID_NEWER_EXISTS, (latest, max(newer, key=_started)),
                             latest.as_of)
@@ -460,14 +466,22 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: 
         ))
 
     v = answer.validity
-    if v == Validity.VALID:
+    if v.is_valid:
         copay = record.copay_percent_on(today) if record else None
+        if v == Validity.VALID_UNREGISTERED:
+            office = f"（{record.welfare_office or record.insurer_name}）" if record and record.is_welfare else ""
+            warnings.append(Warning("valid_unregistered",
+                                    f"資格確認の結果は「有効（未登録）」です。医療券・調剤券の内容は福祉事務所{office}に確認してください",
+                                    "answered 有効（未登録） (6): check the 医療券 with the welfare office"))
         if stale_age is not None:
             return Verdict(Outcome.CONFIRM, "stale_data",
                            f"要確認：{age_ja(stale_age)}の情報で有効（現在の資格は未確認）",
                            "valid in old cached data: not confirmed", copay_percent=copay,
                            warnings=tuple(warnings), **common,
                            next_steps_ja=(*fallback_steps_ja(request), "ネットワーク回復後に自動で再確認されます"))
+        if record and record.is_welfare:
+            return Verdict(Outcome.OK, "welfare", "確認OK：医療扶助（生活保護）です",
+                           "医療扶助 (public assistance): valid", warnings=tuple(warnings), **common)
         return Verdict(Outcome.OK, "valid", "確認OK：資格は有効です", "insured: qualification valid",
                        copay_percent=copay, warnings=tuple(warnings), **common)
     if v == Validity.NOT_FOUND and request.document == DocumentKind.SMARTPHONE and request.card_link:
@@ -477,6 +491,15 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: 
                        **common,
                        next_steps_ja=("同じスマホでマイナポータルの資格情報画面を表示してもらい、番号で確認してください",
                                       "マイナンバーカードをお持ちならカードで確認できます"))
+    if v == Validity.NOT_FOUND and request.document == DocumentKind.MEDICAL_TICKET:
+        # The 福祉事務所's ticket is the document; its registration for online checks may lag.
+        return Verdict(Outcome.CONFIRM, "medical_ticket_not_found",
+                       "要確認：医療券の情報が見つかりません（医療券で受け付けます）",
+                       "医療券 not found: accept the ticket itself", warnings=tuple(warnings),
+                       **(common | {"validity": v if source == Source.ONLINE else None}),
+                       next_steps_ja=("医療券の有効期間と指定医療機関名（当院）を確認してください",
+                                      "番号・生年月日の入力に誤りがないか確認してください",
+                                      "不明な点は医療券を発行した福祉事務所に確認してください"))
     if v == Validity.NOT_FOUND and source == Source.CACHE:
         # Nobody answered "該当資格なし": the cache only lacks the patient (no validity).
         return Verdict(Outcome.CONFIRM, "cache_miss",
@@ -565,9 +588,43 @@ def _needs_document(verdict: Verdict, request: CheckRequest) -> Verdict:
         verdict, outcome=Outcome.CONFIRM, reason="document_needed",
         headline_ja=f"要確認：資格は有効（{rule.label_ja}で照会）。保険の書類の確認が必要です",
         headline_en=f"qualification valid, looked up by {request.document.value}: a document must still be shown",
-        next_steps_ja=("マイナ保険証（スマホ保険証）か資格確認書を提示してもらってください",
-                       "カードが読めないときは、お知らせかマイナポータル画面をカードと一緒に")
+        next_steps_ja=(("マイナ保険証か医療券を提示してもらってください",) if verdict.record and verdict.record.is_welfare
+                       else ("マイナ保険証（スマホ保険証）か資格確認書を提示してもらってください",
+                             "カードが読めないときは、お知らせかマイナポータル画面をカードと一緒に"))
         + verdict.next_steps_ja)
+
+
+def _with_funds(verdict: Verdict, request: CheckRequest, rules: FundRules) -> Verdict:
+    """The funds (the record's as answered, then those typed or scanned, which add the monthly
+    cap from the 受給者証) with their rules, and the charge they lead to. A 医療扶助 record
+    charges nothing, never an insurance ratio; a fund whose rule is not set leaves the charge
+    to be found out, never guessed."""
+    funds: dict[str, PublicFund] = {}
+    for fund in (verdict.record.funds if verdict.record else ()):
+        funds[fund.payer_number] = fund
+    for fund in request.public_funds:
+        known = funds.get(fund.payer_number)
+        funds[fund.payer_number] = replace(fund, self_pay_yen=known.self_pay_yen) if known else fund
+    if not funds:
+        return verdict
+    lines = tuple(FundLine(fund, rules.rule_for(fund)) for fund in funds.values())
+    if verdict.outcome == Outcome.NG:
+        return replace(verdict, funds=lines)
+    charge = charge_for(verdict.copay_percent, list(lines))
+    warnings = list(verdict.warnings)
+    steps = verdict.next_steps_ja
+    if not charge.known:
+        warnings.append(Warning("charge_unknown", "公費の窓口負担がわかりません（計算していません）",
+                                "the charge under the funds is not known: not guessed"))
+        steps += ("公費の受給者証（医療証）で窓口負担を確認してください。施設の負担ルール表は madoguchi funds show で確認できます",)
+    elif charge.cap_missing:
+        warnings.append(Warning("monthly_cap_missing", "公費の月上限額が未入力です。受給者証の自己負担上限額を確認してください",
+                                "a fund's monthly cap was not typed"))
+    headline = verdict.headline_ja
+    if verdict.reason == "welfare":
+        headline = f"確認OK：医療扶助（生活保護）です。{charge.ja if charge.known else '窓口負担は要確認'}"
+    return replace(verdict, funds=lines, charge=charge, warnings=tuple(warnings), next_steps_ja=steps,
+                   headline_ja=headline)
 
 
 def _record_warnings(record: QualificationRecord) -> list[Warning]:
@@ -623,8 +680,12 @@ def format_verdict(verdict: Verdict) -> str:
     r = verdict.record
     if r:
         lines.append(f"  氏名: {r.name}（{r.name_kana}）  生年月日: {date_ja(r.birth_date)}")
-        lines.append(f"  保険者: {r.insurer_name}（{r.insurer_number}）")
-        lines.append(f"  記号・番号・枝番: {r.symbol or '-'}・{r.number}・{r.branch or '-'}  {r.personal_family_ja}")
+        if r.is_welfare:
+            lines.append(f"  医療扶助: 公費負担者番号 {r.insurer_number}  受給者番号 {r.number}")
+            lines.append(f"  福祉事務所: {r.welfare_office or r.insurer_name or '-'}")
+        else:
+            lines.append(f"  保険者: {r.insurer_name}（{r.insurer_number}）")
+            lines.append(f"  記号・番号・枝番: {r.symbol or '-'}・{r.number}・{r.branch or '-'}  {r.personal_family_ja}")
         if r.limit_class:
             certificate = f"  {r.limit_certificate_ja}" if r.limit_certificate else ""
             lines.append(f"  限度額適用区分: {r.limit_class_ja}（{r.limit_class}）{certificate}")
@@ -634,7 +695,11 @@ def format_verdict(verdict: Verdict) -> str:
             lines.append(f"  特定疾病: {'、'.join(r.specific_diseases)}")
     if verdict.copay_percent is not None:
         provisional = "（仮）" if verdict.provisional_copay else ""
-        lines.append(f"  負担割合: {verdict.copay_percent // 10}割{provisional}")
+        insurance = "（保険）" if verdict.charge else ""
+        lines.append(f"  負担割合: {verdict.copay_percent // 10}割{provisional}{insurance}")
+    lines += [f"  公費: {line.ja()}" for line in verdict.funds]
+    if verdict.charge:
+        lines.append(f"  窓口負担: {verdict.charge.ja}")
     lines += [f"  注意: {w.ja}" for w in verdict.warnings]
     lines += [f"  → {step}" for step in verdict.next_steps_ja]
     return "\n".join(lines)

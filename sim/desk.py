@@ -99,6 +99,7 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
          wedge_scan(jahis_prescription(world.samples["valid"]))),
         ("scan_my_number", "カード裏面のQR（マイナンバー）を読み取る", wedge_scan(my_number_code())),
         ("scan_notice", "資格情報のお知らせのQRを読み取る", wedge_scan(NOTICE_URL.encode())),
+        ("card_welfare", "カードを置く：生活保護（医療扶助）の76歳の人", insert("welfare_75")),
     ]
     return DemoControls(world, cards, actions, network_online=lambda: not national.is_cut,
                         sample_declaration=sample_declaration, guide_ja=GUIDE_JA)

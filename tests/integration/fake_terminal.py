@@ -224,11 +224,13 @@ def _day(value) -> str:
 
 def _result(r: QualificationRecord, reference: str) -> list[tuple]:
     """A record as ResultOfQualificationConfirmation elements (optional ones left out when empty)."""
-    fields: list[tuple] = [("InsuredCardClassification", r.card_classification or "01"),
-                           ("InsurerNumber", r.insurer_number.rjust(8))]
+    fields: list[tuple] = [("InsuredCardClassification", r.card_classification or "01")]
+    if not r.is_welfare:  # 医療扶助: the fund's numbers, under PublicExpenseResultList below
+        fields.append(("InsurerNumber", r.insurer_number.rjust(8)))
     if r.symbol:
         fields.append(("InsuredCardSymbol", r.symbol))
-    fields.append(("InsuredIdentificationNumber", r.number))
+    if not r.is_welfare:
+        fields.append(("InsuredIdentificationNumber", r.number))
     if r.branch:
         fields.append(("InsuredBranchNumber", r.branch))
     fields += [("PersonalFamilyClassification", str(r.personal_family)), ("Name", r.name),
@@ -250,7 +252,8 @@ def _result(r: QualificationRecord, reference: str) -> list[tuple]:
         fields.append(("InsuredPartialContributionRatio", f"{r.copay_percent:03d}"))
     if r.preschool:
         fields.append(("PreschoolClassification", "1"))
-    fields.append(("InsurerName", r.insurer_name))
+    if not r.is_welfare:
+        fields.append(("InsurerName", r.insurer_name))
     if r.elderly_copay_percent is not None:
         elderly = [("ElderlyRecipientContributionRatio", f"{r.elderly_copay_percent:03d}")]
         if r.elderly_valid_from:
@@ -275,6 +278,10 @@ def _result(r: QualificationRecord, reference: str) -> list[tuple]:
                          + ([("SpecificDiseasesValidStartDate", _day(c.valid_from))] if c.valid_from else [])
                          + ([("SpecificDiseasesSelfPay", str(c.self_pay_yen))] if c.self_pay_yen else []))
                         for c in r.specific_disease_certificates]))
+    if r.is_welfare:
+        fields.append(("PublicExpenseResultList", [("MedicalTicketInfo", [
+            ("TicketType", "1"), ("PublicExpenseNumber", r.insurer_number), ("BeneficiaryNumber", r.number),
+            ("WelfareOfficeName", r.welfare_office or r.insurer_name)])]))
     if r.consent_medication:
         fields.append(("PharmacistsInfoConsFlg", r.consent_medication))
     if reference:

@@ -124,6 +124,26 @@ def test_elderly_and_kouki_fields(adapter, population_samples):
     assert kouki.insurer_number.startswith("39") and kouki.symbol == ""
 
 
+@pytest.mark.parametrize("validity", [1, 6])
+def test_a_welfare_patient_through_the_terminal_pays_nothing(adapter, share, tmp_path, population_records, validity):
+    # 医療扶助: the terminal answers A1 (validity 6 for some) with the fund under
+    # PublicExpenseResultList; the hub reads it and the desk charges nothing (docs/domain.md §10).
+    record = next(r for r in population_records if r["card_classification"] == "A1" and r["validity"] == validity
+                  and r["registered_on"] <= TODAY.isoformat() and r["birth_date"] < "1950-01-01")
+    answer = adapter.check(query(record), TIMEOUT)
+    assert answer.validity == Validity(validity)
+    (r,) = answer.records
+    assert r.is_welfare and r.welfare_office == record["welfare_office"]
+    assert [(f.payer_number, f.recipient_number) for f in r.public_funds] == [(record["insurer_number"], record["number"])]
+    conn = store.open_database(tmp_path / "desk", create=True)
+    request = CheckRequest(Method.NUMBERS, DocumentKind.MEDICAL_TICKET, insurer_number=record["insurer_number"],
+                           number=record["number"], birth_date=date.fromisoformat(record["birth_date"]))
+    verdict = decide(request, store.Lookup(conn), Policy(), NOW, online_source(adapter))
+    assert (verdict.outcome, verdict.source, verdict.copay_percent) == (Outcome.OK, Source.ONLINE, None)
+    assert verdict.charge is not None and verdict.charge.percent == 0 and "医療扶助" in verdict.headline_ja
+    assert ("valid_unregistered" in [w.code for w in verdict.warnings]) == (validity == 6)
+
+
 def test_six_digit_insurer_is_padded_with_spaces(adapter, terminal, population_records):
     record = next(r for r in population_records if len(r["insurer_number"]) == 6
                   and r["registered_on"] <= TODAY.isoformat() and r["disqualification_date"] is None)

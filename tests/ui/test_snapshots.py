@@ -69,6 +69,21 @@ def test_result_masked_name(snap_compare, desk):
     assert snap_compare(desk, terminal_size=SIZE, run_before=then(fill_numbers("masked_name"), ("enter",)))
 
 
+def test_result_of_a_medical_ticket_with_a_fund_rule_unset(snap_compare, desk):
+    """医療扶助 typed from a 医療券 (窓口負担なし, no ratio at 75+), and a second fund whose rule the
+    facility has not set: shown as such, never guessed."""
+    async def ticket(pilot) -> None:
+        person = pilot.app.demo.world.samples["welfare_75"]
+        await pilot.press("f2")
+        for field, value in (("birth", person["birth_date"]), ("fund1-payer", person["insurer_number"]),
+                             ("fund1-recipient", person["number"]), ("fund2-payer", "88132022"),
+                             ("fund2-recipient", "7654320")):
+            pilot.app.screen.query_one(f"#{field}", Input).value = value
+        await settle(pilot, pilot.app)
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(ticket, ("f10",)))
+
+
 def test_result_offline_stale(snap_compare, desk):
     async def cut(pilot) -> None:
         pilot.app.demo.world.national.cut()

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from madoguchi.edge.model import DocumentKind
 from madoguchi.edge.qr import CodeSettings, ScanError, ScanKind, ScanSource, check_request, classify
+from madoguchi.edge.qr.jahis import PublicFund as JahisFund
 from madoguchi.edge.qr.jahis import build_jahis
 from madoguchi.edge.qr.mynumber import contains_my_number, is_my_number, is_my_number_code, my_number_check_digit
 from madoguchi.edge.verdict import Method
@@ -230,3 +231,21 @@ def test_the_portal_link_message_says_printed_or_shown_and_asks_plainly():
     result = classify("https://myna.go.jp/", ScanSource.SERIAL, CodeSettings(), TODAY)
     assert result.kind == ScanKind.PORTAL_LINK
     assert "画面に表示された番号" in result.message_ja and "いただいて" not in result.message_ja
+
+
+def test_a_prescriptions_funds_reach_the_check_request():
+    # records 27-30 (docs/domain.md §7): a fund with a wrong check digit is kept, to be shown as unusable
+    data = replace(prescription_from_person(SAMPLE_PERSON), public_funds=(
+        JahisFund(27, "54132014", "7654320"), JahisFund(28, "88132015", "1234567")))
+    request = check_request(classify(build_jahis(data)))
+    assert [(f.payer_number, f.recipient_number, f.source) for f in request.public_funds] == [
+        ("54132014", "7654320", "qr"), ("88132015", "1234567", "qr")]
+    assert request.public_funds[0].problem is None and "検証番号" in request.public_funds[1].problem
+
+
+def test_a_welfare_prescription_without_insurance_is_looked_up_by_its_fund():
+    data = replace(prescription_from_person(SAMPLE_PERSON), insurance_kind="", insurer_number="", symbol="",
+                   number="", branch="", public_funds=(JahisFund(27, "12131017", "1234566"),))
+    request = check_request(classify(build_jahis(data)))
+    assert (request.method, request.insurer_number, request.number) == (Method.QR, "12131017", "1234566")
+    assert request.public_funds[0].is_welfare

@@ -73,3 +73,17 @@ def test_offline_refusal_of_an_insured_patient_asks_for_a_refund(populated, popu
     created = reconcile_through_hub(conn, NationalSystem(truth, clock=lambda: NOW), tmp_path / "hub", population_records)
     assert [f.kind for f in created] == ["valid_after_all"] and "返金" in created[0].correction_ja
     assert store.verify_audit(conn)[1] == []
+
+
+def test_a_welfare_patient_checked_offline_is_reconciled_without_a_ratio(populated, population_records,
+                                                                          population_samples, tmp_path):
+    # 医療扶助 checked from the cache: the re-check online agrees, and no ratio is ever compared
+    _, conn = populated
+    sample = population_samples["welfare_75"]
+    request = CheckRequest(Method.NUMBERS, DocumentKind.MEDICAL_TICKET, insurer_number=sample["insurer_number"],
+                           number=sample["number"], birth_date=date.fromisoformat(sample["birth_date"]))
+    result = run_check(conn, request, POLICY, clock=lambda: NOW)
+    assert result.verdict.outcome.value == "ok" and result.verdict.copay_percent is None and result.outbox_id
+    national = NationalSystem(population_records, clock=lambda: NOW)
+    assert reconcile_through_hub(conn, national, tmp_path / "hub", population_records) == []
+    assert conn.execute("SELECT count(*) FROM outbox WHERE reconciled_at IS NULL").fetchone()[0] == 0
