@@ -9,6 +9,8 @@ Every value has a documented default, so the demo and the tests need no file::
     cache_max_age_hours = 72    # cached data older than this is never `ok`, only `confirm`
     online_budget_seconds = 1.5 # how long the desk waits for the hub before using the cache
 
+    (公費 rules: the embedded defaults and <data_dir>/fund_rules.csv, edge.funds; `madoguchi funds show`)
+
     [scanner]                   # read by edge.qr.ScannerSettings.from_config; every key optional
     serial_port = ""            # USB-COM scanner, e.g. "/dev/serial/by-id/usb-..."; "" = none
     baudrate = 9600
@@ -21,11 +23,16 @@ Every value has a documented default, so the demo and the tests need no file::
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from dataclasses import dataclass, field
 from datetime import timedelta, timezone, tzinfo
 from pathlib import Path
+
+from madoguchi.edge.funds import FUND_RULES_FILE, FundRules, load_fund_rules
+
+log = logging.getLogger(__name__)
 
 JST = timezone(timedelta(hours=9), "JST")  # Japan has no daylight saving time
 SYSTEM_CONFIG = Path("/etc/madoguchi/config.toml")
@@ -48,6 +55,7 @@ class Policy:
     online_budget_seconds: float = 1.5
     online_max_age: timedelta = timedelta(minutes=10)  # an older upstream answer is not "online"
     timezone: tzinfo = JST
+    fund_rules: FundRules = field(default_factory=FundRules)  # 公費: defaults + the facility's fund_rules.csv
 
 
 @dataclass(frozen=True)
@@ -80,13 +88,19 @@ def load_config(data_dir: Path | str | None = None) -> Config:
             raise ConfigError(f"cannot read configuration {path}: {exc}") from None
     chosen = data_dir or os.environ.get("MADOGUCHI_DATA_DIR") or raw.get("data_dir") or default_data_dir()
     section = raw.get("policy", {})
+    data = Path(chosen).expanduser()
     try:
         policy = Policy(
             cache_max_age=timedelta(hours=float(section.get("cache_max_age_hours", 72))),
             online_budget_seconds=float(section.get("online_budget_seconds", 1.5)),
+            fund_rules=load_fund_rules(data / FUND_RULES_FILE),
         )
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad [policy] value in {path}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {data / FUND_RULES_FILE}: {exc}") from None
+    for problem in policy.fund_rules.problems:  # the row is left out: its funds show as 未設定
+        log.error("%s: %s (row ignored)", data / FUND_RULES_FILE, problem)
     if policy.online_budget_seconds <= 0 or policy.cache_max_age <= timedelta(0):
         raise ConfigError(f"[policy] values in {path} must be positive")
-    return Config(Path(chosen).expanduser(), policy, path, raw)
+    return Config(data, policy, path, raw)

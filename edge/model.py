@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from enum import Enum, IntEnum
 from functools import cache
 
+from madoguchi.edge.funds import WELFARE_HOUBETSU, PublicFund
 from madoguchi.edge.numbers import age_on
 
 
@@ -26,10 +27,16 @@ class Validity(IntEnum):
     INVALID_NEWER_EXISTS = 3  # 無効（新しい資格あり）
     NOT_FOUND = 4  # 該当資格なし
     MULTIPLE = 5  # 複数該当
+    VALID_UNREGISTERED = 6  # 有効（未登録）: 医療扶助 (docs/domain.md §5, §10)
 
     @property
     def label_ja(self) -> str:
-        return {1: "有効", 2: "無効", 3: "無効（新しい資格あり）", 4: "該当資格なし", 5: "複数該当"}[self]
+        return {1: "有効", 2: "無効", 3: "無効（新しい資格あり）", 4: "該当資格なし", 5: "複数該当",
+                6: "有効（未登録）"}[self]
+
+    @property
+    def is_valid(self) -> bool:
+        return self in (Validity.VALID, Validity.VALID_UNREGISTERED)
 
 
 @dataclass(frozen=True)
@@ -88,6 +95,24 @@ class QualificationRecord:
     consent_medication: str = ""  # 薬剤 information
     consent_diagnosis: str = ""  # 診療 information
     consent_operation: str = ""  # 手術 information
+    # 公費 the terminal answered (医療扶助: PublicExpenseResultList, docs/domain.md §10).
+    public_funds: tuple[PublicFund, ...] = ()
+    welfare_office: str = ""  # 福祉事務所 (WelfareOfficeName) of a 医療扶助 record
+
+    @property
+    def is_welfare(self) -> bool:
+        """医療扶助 (生活保護): InsuredCardClassification A1, its 公費負担者番号 (法別 12) in place of
+        an insurer number. No insurance ratio applies (docs/domain.md §10)."""
+        return self.card_classification == WELFARE_CARD or (
+            len(self.insurer_number) == 8 and self.insurer_number[:2] == WELFARE_HOUBETSU)
+
+    @property
+    def funds(self) -> tuple[PublicFund, ...]:
+        """The record's funds; a 医療扶助 record read back from a store that does not keep them
+        still carries its own (公費負担者番号 and 受給者番号 stand in its insurer number and number)."""
+        if self.public_funds or not self.is_welfare:
+            return self.public_funds
+        return (PublicFund(self.insurer_number, self.number, source="terminal"),)
 
     @property
     def personal_family_ja(self) -> str:
@@ -107,7 +132,7 @@ class QualificationRecord:
 
     def validity_on(self, day: date) -> Validity:
         """Validity on a given day: a loss or an end of validity that has come counts."""
-        if self.validity != Validity.VALID:
+        if not self.validity.is_valid:
             return self.validity
         if self.disqualification_date and day >= self.disqualification_date:
             return Validity.INVALID
@@ -115,10 +140,13 @@ class QualificationRecord:
             return Validity.INVALID
         if self.valid_until and day > self.valid_until:
             return Validity.INVALID
-        return Validity.VALID
+        return self.validity
 
-    def copay_percent_on(self, day: date) -> int:
-        """負担割合 to charge: the elderly certificate's, else the record's, else by age."""
+    def copay_percent_on(self, day: date) -> int | None:
+        """負担割合 to charge: the elderly certificate's, else the record's, else by age; None for
+        医療扶助, which no insurance ratio applies to (a 76-year-old on welfare is not 1割)."""
+        if self.is_welfare:
+            return None
         if (
             self.elderly_copay_percent is not None
             and (self.elderly_valid_from is None or self.elderly_valid_from <= day)
@@ -137,6 +165,7 @@ class QualificationRecord:
         data["validity"] = int(self.validity)
         data["specific_diseases"] = list(self.specific_diseases)
         data["specific_disease_certificates"] = [c.to_json() for c in self.specific_disease_certificates]
+        data["public_funds"] = [f.to_json() for f in self.public_funds]
         return data
 
     @classmethod
@@ -206,6 +235,8 @@ def _coerce(name: str, value):
     if name == "specific_disease_certificates":
         return tuple(c if isinstance(c, SpecificDiseaseCertificate) else SpecificDiseaseCertificate.from_json(c)
                      for c in value)
+    if name == "public_funds":
+        return tuple(f if isinstance(f, PublicFund) else PublicFund.from_json(f) for f in value)
     if name in ("preschool", "nondisclosure", "limit_certificate_changed"):
         return bool(value)
     return value
@@ -229,7 +260,7 @@ _TEXT_MAX = 200
 _DETAILS_MAX = 8000  # the `details` object of a stored record (record_details)
 _INT_RANGES = {"personal_family": (0, 2), "sex": (0, 3), "sex2": (0, 3), "copay_percent": (0, 100),
                "elderly_copay_percent": (0, 100), "preschool": (0, 1), "nondisclosure": (0, 1),
-               "validity": (1, 5), "record_id": (1, 2**63 - 1)}
+               "validity": (1, 6), "record_id": (1, 2**63 - 1)}
 _REQUIRED_TEXT = {"insurer_number", "number"}
 # qualification_date too: older terminals never write it (docs/domain.md §5).
 _OPTIONAL = {"address", "post_number", "qualification_date", "disqualification_date", "valid_from", "valid_until",
@@ -350,6 +381,7 @@ LIMIT_CLASSES = {
 }
 # 限度額適用認定証区分 (hangilc/myclinic-ts onshi-result codes).
 LIMIT_CERTIFICATES = {"01": "限度額適用認定証", "02": "限度額適用・標準負担額減額認定証", "03": "標準負担額減額認定証"}
+WELFARE_CARD = "A1"  # InsuredCardClassification of 医療扶助 (docs/domain.md §10)
 # 処方箋発行形態: what the patient chose on the reader (a pharmacy meets both every day).
 PRESCRIPTION_ISSUE = {"1": "電子処方箋", "2": "紙の処方箋"}
 
@@ -436,6 +468,8 @@ class DocumentKind(str, Enum):
     DECLARATION = "declaration"  # 被保険者資格申立書
     PRESCRIPTION = "prescription"  # 処方箋のQR（院外処方箋・電子処方箋の控え）: numbers only
     PATIENT_CARD = "patient_card"  # 診察券: finds the patient, proves nothing
+    NONE = "none"  # 書類なし: neither a usable card nor a valid 資格確認書 (10割)
+    MEDICAL_TICKET = "medical_ticket"  # 医療券・調剤券 (医療扶助), issued by the 福祉事務所
 
 
 @dataclass(frozen=True)
@@ -471,10 +505,13 @@ DOCUMENT_RULES: dict[DocumentKind, DocumentRule] = {
         expired_needs_online=True,
     ),
     DocumentKind.DECLARATION: DocumentRule("被保険者資格申立書"),
+    # 医療扶助: the 福祉事務所 issues it for a month and a named facility (docs/domain.md §10).
+    DocumentKind.MEDICAL_TICKET: DocumentRule("医療券・調剤券", honours_printed_validity=True),
     # Not insurance documents: they carry the numbers (or the id) to look the patient up with;
     # the patient's マイナ保険証 or 資格確認書 is still what is checked (docs/domain.md §3, §7).
     DocumentKind.PRESCRIPTION: DocumentRule("処方箋（QRの番号）", is_document=False),
     DocumentKind.PATIENT_CARD: DocumentRule("診察券", is_document=False),
+    DocumentKind.NONE: DocumentRule("書類なし", is_document=False),
 }
 
 

@@ -18,7 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from madoguchi.edge.config import Policy
-from madoguchi.edge.model import DocumentKind, IncomeClass, Validity
+from madoguchi.edge.model import DocumentKind, Validity
 from madoguchi.edge.verdict import CheckRequest, Declaration, Method, OnlineAnswer
 
 Contradiction = tuple[str, str, str]  # (kind, message_ja, correction_ja)
@@ -38,15 +38,7 @@ class Followup:
 def request_from_payload(payload: dict[str, Any]) -> CheckRequest:
     """Rebuild the CheckRequest an outbox entry was made from."""
     inputs = payload.get("inputs", {})
-    declaration = None
-    if d := inputs.get("declaration"):
-        declaration = Declaration(
-            name=d.get("name", ""), name_kana=d.get("name_kana", ""),
-            birth_date=date.fromisoformat(d["birth_date"]), address=d.get("address", ""),
-            insurer=d.get("insurer", ""), workplace=d.get("workplace", ""),
-            income_class=IncomeClass(d["income_class"]) if d.get("income_class") else None,
-            phone=d.get("phone", ""),
-        )
+    declaration = Declaration.from_json(d) if (d := inputs.get("declaration")) else None
     return CheckRequest(
         Method(payload["method"]), DocumentKind(payload["document"]),
         insurer_number=inputs.get("insurer_number", ""), symbol=inputs.get("symbol", ""),
@@ -76,8 +68,8 @@ def compare(offline_verdict: str, offline_copay: int | None, payload: dict[str, 
 def _contradiction(offline_verdict: str, offline_copay: int | None, payload: dict[str, Any], answer: OnlineAnswer,
                    check_day: date) -> tuple[str, str, str] | None:
     record = answer.records[0] if answer.records and answer.validity != Validity.MULTIPLE else None
-    valid = record is not None and record.validity_on(check_day) == Validity.VALID
-    online_copay = record.copay_percent_on(check_day) if record is not None and valid else 0  # read only if valid
+    valid = record is not None and record.validity_on(check_day).is_valid
+    online_copay = record.copay_percent_on(check_day) if record is not None and valid else None  # read only if valid
     numbers = (f"{record.insurer_name}（{record.insurer_number}） 記号 {record.symbol or '-'} 番号 {record.number}"
                f" 枝番 {record.branch or '-'}") if record else ""
     if payload["method"] == Method.DECLARATION.value:
@@ -89,7 +81,7 @@ def _contradiction(offline_verdict: str, offline_copay: int | None, payload: dic
         if not valid:
             return None  # still unknown: stays in the outbox for the next run
         return ("declaration_resolved",
-                f"申立の患者の資格がわかりました：{numbers}、負担割合 {online_copay // 10}割",
+                f"申立の患者の資格がわかりました：{numbers}、負担割合 {_copay_ja(online_copay)}",
                 "レセプトの保険者番号・記号・番号を記入してください" + (
                     f"。仮の負担割合 {offline_copay // 10}割との差額を精算してください"
                     if offline_copay is not None and offline_copay != online_copay else ""))
@@ -101,12 +93,16 @@ def _contradiction(offline_verdict: str, offline_copay: int | None, payload: dic
     if offline_verdict != "ok" and valid:
         return ("valid_after_all",
                 f"オフラインで確認できなかった受付が、オンラインでは有効でした：{numbers}",
-                f"負担割合は {online_copay // 10}割です。10割などで受け付けた場合は差額を返金してください")
+                f"負担割合は {_copay_ja(online_copay)}です。10割などで受け付けた場合は差額を返金してください")
     if valid and offline_copay is not None and offline_copay != online_copay:
         return ("copay_changed",
-                f"負担割合が違いました：受付時 {offline_copay // 10}割 → 正しくは {online_copay // 10}割",
+                f"負担割合が違いました：受付時 {offline_copay // 10}割 → 正しくは {_copay_ja(online_copay)}",
                 "差額を精算してください")
     return None
+
+
+def _copay_ja(copay: int | None) -> str:
+    return "なし（医療扶助）" if copay is None else f"{copay // 10}割"
 
 
 def check_day(checked_at: str, policy: Policy) -> date:

@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from madoguchi.edge.config import Policy
+from madoguchi.edge.funds import Charge, FundLine, FundRules, PublicFund, charge_for
 from madoguchi.edge.model import (
     DOCUMENT_RULES,
     DocumentKind,
@@ -34,7 +35,7 @@ from madoguchi.edge.model import (
     grace_until,
     judge_document,
 )
-from madoguchi.edge.numbers import check_length, date_ja
+from madoguchi.edge.numbers import InputError, check_length, date_ja
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ class Method(str, Enum):
     NUMBERS = "numbers"  # typed or printed numbers
     QR = "qr"  # numbers read from a code (JAHIS prescription etc.)
     PATIENT_ID = "patient_id"  # 診察券
-    DECLARATION = "declaration"  # 被保険者資格申立書
+    DECLARATION = "declaration"  # 被保険者資格申立書 (only for a patient who presented the card)
+    SELF_PAY = "self_pay"  # 10割: neither a usable card nor a valid 資格確認書 (療養費 claimed later)
 
 
 class Source(str, Enum):
@@ -67,7 +69,10 @@ class Outcome(str, Enum):
 
 @dataclass(frozen=True)
 class Declaration:
-    """被保険者資格申立書: what the patient declares when no document can be checked."""
+    """被保険者資格申立書: what a patient who presented the マイナンバーカード declares when the
+    card check failed or could not run (docs/domain.md §3). Besides the declaration, the desk
+    records the card's printed (券面) name, birth date, sex and address as staff typed them off
+    the card: never read from the chip."""
 
     name: str
     name_kana: str
@@ -77,10 +82,58 @@ class Declaration:
     workplace: str = ""
     income_class: IncomeClass | None = None  # for 70+: 一般 / 一定以上 / 現役並み
     phone: str = ""
+    card_name: str = ""  # 券面の氏名
+    card_birth_date: date | None = None  # 券面の生年月日
+    card_sex: int = 0  # 券面の性別: 1 男, 2 女 (0 not typed)
+    card_address: str = ""  # 券面の住所
 
     def __post_init__(self) -> None:
         for name in ("name", "name_kana", "address", "insurer", "workplace", "phone"):
             check_length(name, getattr(self, name))
+        check_length("name", self.card_name)
+        check_length("address", self.card_address)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["birth_date"] = self.birth_date.isoformat()
+        data["card_birth_date"] = self.card_birth_date.isoformat() if self.card_birth_date else ""
+        data["income_class"] = self.income_class.value if self.income_class else ""
+        return data
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Declaration:
+        return cls(
+            name=d.get("name", ""), name_kana=d.get("name_kana", ""),
+            birth_date=date.fromisoformat(d["birth_date"]), address=d.get("address", ""),
+            insurer=d.get("insurer", ""), workplace=d.get("workplace", ""),
+            income_class=IncomeClass(d["income_class"]) if d.get("income_class") else None,
+            phone=d.get("phone", ""), card_name=d.get("card_name", ""),
+            card_birth_date=date.fromisoformat(d["card_birth_date"]) if d.get("card_birth_date") else None,
+            card_sex=int(d.get("card_sex") or 0), card_address=d.get("card_address", ""),
+        )
+
+
+CONSENT_NOT_GIVEN, CONSENT_GIVEN, CONSENT_DIFFICULT = "0", "1", "3"
+
+
+@dataclass(frozen=True)
+class Consent:
+    """The patient's answers to the questions the official reader asks (docs/domain.md §10):
+    "" not asked, "0" not given, "1" given, "3" 同意取得困難 (an emergency: the patient could
+    not be asked). `limit` is sent to the terminal as LimitApplicationCertificateRelatedConsFlg."""
+
+    limit: str = ""  # 限度額適用認定証 information
+    medical: str = ""  # 薬剤・診療・特定健診・手術 information
+
+    def __post_init__(self) -> None:
+        for value in (self.limit, self.medical):
+            if value not in ("", CONSENT_NOT_GIVEN, CONSENT_GIVEN, CONSENT_DIFFICULT):
+                raise InputError(f"consent: {value!r} is none of 0, 1, 3")
+
+    @property
+    def limit_flag(self) -> str:
+        """The request's flag: only an answer "yes" is consent; not asked is not given."""
+        return CONSENT_GIVEN if self.limit == CONSENT_GIVEN else CONSENT_NOT_GIVEN
 
 
 @dataclass(frozen=True)
@@ -102,8 +155,9 @@ class CheckRequest:
     card_valid_until: date | None = None  # the card's own 有効期限, printed on its face
     patient_id: str = ""
     declaration: Declaration | None = None
-    public_funds: tuple[tuple[str, str], ...] = ()  # (公費負担者番号, 受給者番号) as read, e.g. from a QR
+    public_funds: tuple[PublicFund, ...] = ()  # 公費 typed at the desk or read from a QR (at most 4)
     input_warnings: tuple[str, ...] = ()  # from QR parsing etc., shown as they are
+    consent: Consent = Consent()  # the patient's answers on the patient-facing screen
 
     def __post_init__(self) -> None:
         """Every field within the desk's bounds (InputError), whoever built the request."""
@@ -123,8 +177,8 @@ class CheckRequest:
             "card": bool(self.card_link), "card_presented": self.card_presented,
             "phone_presented": self.phone_presented, "printed_valid_until": day(self.printed_valid_until),
             "certificate_not_after": day(self.certificate_not_after), "card_valid_until": day(self.card_valid_until),
-            "public_funds": [{"payer_number": payer, "recipient_number": recipient}
-                             for payer, recipient in self.public_funds],
+            "public_funds": [fund.to_json() for fund in self.public_funds],
+            "consent": asdict(self.consent),
         }
 
     def personal_inputs(self) -> dict[str, Any]:
@@ -133,12 +187,10 @@ class CheckRequest:
             "insurer_number": self.insurer_number, "symbol": self.symbol, "number": self.number,
             "branch": self.branch, "birth_date": self.birth_date.isoformat() if self.birth_date else "",
             "card_link": self.card_link, "patient_id": self.patient_id,
+            "public_funds": [[f.payer_number, f.recipient_number] for f in self.public_funds],
         }
         if self.declaration:
-            d = asdict(self.declaration)
-            d["birth_date"] = self.declaration.birth_date.isoformat()
-            d["income_class"] = self.declaration.income_class.value if self.declaration.income_class else ""
-            data["declaration"] = d
+            data["declaration"] = self.declaration.to_json()
         return {k: v for k, v in data.items() if v}
 
 
@@ -222,6 +274,8 @@ class Verdict:
     warnings: tuple[Warning, ...] = ()
     next_steps_ja: tuple[str, ...] = ()
     request: dict[str, Any] | None = None  # CheckRequest.echo() of the request decided
+    funds: tuple[FundLine, ...] = ()  # 公費: the request's and the record's, each with its rule
+    charge: Charge | None = None  # what to charge under insurance and the funds (None: no funds)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -241,6 +295,8 @@ class Verdict:
             "warnings": [asdict(w) for w in self.warnings],
             "next_steps_ja": list(self.next_steps_ja),
             "request": self.request,
+            "funds": [line.to_json() for line in self.funds],
+            "charge": self.charge.to_json() if self.charge else None,
         }
 
 
@@ -253,7 +309,8 @@ def decide(
 ) -> Verdict:
     """Decide the verdict for one check. `now` is timezone-aware (UTC)."""
     verdict = _decide(request, lookup, policy, now, online)
-    return replace(_needs_document(verdict, request), request=request.echo())
+    return replace(_with_funds(_limit_as_consented(_needs_document(verdict, request), request), request, policy.fund_rules),
+                   request=request.echo())
 
 
 def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: datetime,
@@ -261,12 +318,13 @@ def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: da
     today = now.astimezone(policy.timezone).date()
     warnings: list[Warning] = [Warning("input", w, w) for w in request.input_warnings]
 
+    if request.method == Method.SELF_PAY or (request.method == Method.DECLARATION and not request.card_presented):
+        return _self_pay(warnings)
     document = judge_document(request.document, today, request.card_presented, request.printed_valid_until,
                               request.phone_presented)
     if not document.accepted:
         return _confirm("document_refused", document.reason_ja, document.reason_en, warnings,
-                        ("マイナ保険証、資格確認書のいずれかの提示をお願いしてください",
-                         "どちらもない場合は被保険者資格申立書（F5）で受け付けます"))
+                        fallback_steps_ja(request))
     if document.reason_ja:
         warnings.append(Warning("document_transitional", document.reason_ja, document.reason_en))
 
@@ -278,7 +336,7 @@ def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: da
                 f"このカードの電子証明書は失効しています（{revoked}）",
                 f"the card's certificate is revoked ({revoked})", Source.CACHE,
                 warnings=tuple(warnings),
-                next_steps_ja=("カードは使えません。資格確認書か申立書で受け付けてください",
+                next_steps_ja=("カードでは確認できません", *fallback_steps_ja(request),
                                "証明書の再発行は市区町村窓口でできることをお伝えください"),
             )
     for expiry, what_ja, what_en in ((request.certificate_not_after, "電子証明書", "certificate"),
@@ -291,7 +349,7 @@ def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: da
                 f"{what_en}_expired",
                 f"{what_ja}の有効期限（{expiry}）から3か月後の月末（{grace}）を過ぎています",
                 f"the {what_en} expired on {expiry}; its grace ended on {grace}",
-                warnings, ("資格確認書か、お知らせ・マイナポータル画面の番号で確認してください",
+                warnings, (*fallback_steps_ja(request),
                            f"{what_ja}の更新は市区町村窓口でできることをお伝えください"))
         if today > expiry:
             warnings.append(Warning(
@@ -322,15 +380,14 @@ def _decide(request: CheckRequest, lookup: RecordLookup, policy: Policy, now: da
             return _confirm("needs_online",
                             "この書類はオンライン確認が必要ですが、現在オフラインです",
                             "this document needs an online check and the desk is offline", warnings,
-                            ("マイナ保険証か資格確認書の提示をお願いしてください",))
+                            fallback_steps_ja(request))
         try:
             answer = _from_cache(request, lookup, today)
         except UnreadableRecord as exc:
             log.error("%s", exc)
             return _confirm("unreadable_record", "手元の資格情報が読めません（データ不良）",
                             f"a cached record cannot be read: {exc}", warnings,
-                            ("資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）で番号を確認してください",
-                             "管理者に連絡してください（同期データの不良）"))
+                            (*fallback_steps_ja(request), "管理者に連絡してください（同期データの不良）"))
 
     return _judge(answer, source, request, policy, now, today, warnings)
 
@@ -376,12 +433,12 @@ def answer_from(matched: list[QualificationRecord], history: list[QualificationR
         return OnlineAnswer(Validity.NOT_FOUND)
     if len({r.patient_id or f"#{r.record_id}" for r in matched}) > 1:
         return OnlineAnswer(Validity.MULTIPLE, tuple(matched))
-    valid_matched = [r for r in matched if r.validity_on(today) == Validity.VALID]
+    valid_matched = [r for r in matched if r.validity_on(today).is_valid]
     if valid_matched:
         chosen = max(valid_matched, key=_started)
-        return OnlineAnswer(Validity.VALID, (chosen,), chosen.as_of)
+        return OnlineAnswer(chosen.validity_on(today), (chosen,), chosen.as_of)
     latest = max(matched, key=_started)
-    newer = [r for r in history if r.validity_on(today) == Validity.VALID and r.record_id != latest.record_id]
+    newer = [r for r in history if r.validity_on(today).is_valid and r.record_id != latest.record_id]
     if newer:
         return OnlineAnswer(Validity.INVALID_NEWER_EXISTS, (latest, max(newer, key=_started)),
                             latest.as_of)
@@ -409,15 +466,22 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: 
         ))
 
     v = answer.validity
-    if v == Validity.VALID:
+    if v.is_valid:
         copay = record.copay_percent_on(today) if record else None
+        if v == Validity.VALID_UNREGISTERED:
+            office = f"（{record.welfare_office or record.insurer_name}）" if record and record.is_welfare else ""
+            warnings.append(Warning("valid_unregistered",
+                                    f"資格確認の結果は「有効（未登録）」です。医療券・調剤券の内容は福祉事務所{office}に確認してください",
+                                    "answered 有効（未登録） (6): check the 医療券 with the welfare office"))
         if stale_age is not None:
             return Verdict(Outcome.CONFIRM, "stale_data",
                            f"要確認：{age_ja(stale_age)}の情報で有効（現在の資格は未確認）",
                            "valid in old cached data: not confirmed", copay_percent=copay,
                            warnings=tuple(warnings), **common,
-                           next_steps_ja=("資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）で番号を確認してください",
-                                          "ネットワーク回復後に自動で再確認されます"))
+                           next_steps_ja=(*fallback_steps_ja(request), "ネットワーク回復後に自動で再確認されます"))
+        if record and record.is_welfare:
+            return Verdict(Outcome.OK, "welfare", "確認OK：医療扶助（生活保護）です",
+                           "医療扶助 (public assistance): valid", warnings=tuple(warnings), **common)
         return Verdict(Outcome.OK, "valid", "確認OK：資格は有効です", "insured: qualification valid",
                        copay_percent=copay, warnings=tuple(warnings), **common)
     if v == Validity.NOT_FOUND and request.document == DocumentKind.SMARTPHONE and request.card_link:
@@ -427,20 +491,28 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: 
                        **common,
                        next_steps_ja=("同じスマホでマイナポータルの資格情報画面を表示してもらい、番号で確認してください",
                                       "マイナンバーカードをお持ちならカードで確認できます"))
+    if v == Validity.NOT_FOUND and request.document == DocumentKind.MEDICAL_TICKET:
+        # The 福祉事務所's ticket is the document; its registration for online checks may lag.
+        return Verdict(Outcome.CONFIRM, "medical_ticket_not_found",
+                       "要確認：医療券の情報が見つかりません（医療券で受け付けます）",
+                       "医療券 not found: accept the ticket itself", warnings=tuple(warnings),
+                       **(common | {"validity": v if source == Source.ONLINE else None}),
+                       next_steps_ja=("医療券の有効期間と指定医療機関名（当院）を確認してください",
+                                      "番号・生年月日の入力に誤りがないか確認してください",
+                                      "不明な点は医療券を発行した福祉事務所に確認してください"))
     if v == Validity.NOT_FOUND and source == Source.CACHE:
         # Nobody answered "該当資格なし": the cache only lacks the patient (no validity).
         return Verdict(Outcome.CONFIRM, "cache_miss",
                        "要確認：オフラインのため確認できません（手元の情報に該当なし）",
                        "offline and not in the local cache", warnings=tuple(warnings), **(common | {"validity": None}),
                        next_steps_ja=("番号・生年月日の入力に誤りがないか確認してください",
-                                      "資格確認書、またはお知らせ・マイナポータル画面（カードと一緒に）の番号で受け付け、ネットワークの回復後に再確認します",
-                                      "書類がなければ被保険者資格申立書（F5）で受け付けます"))
+                                      *fallback_steps_ja(request), "ネットワークの回復後に再確認します"))
     if v == Validity.NOT_FOUND:
         return Verdict(Outcome.NG, "not_found", "資格情報なし（該当資格なし）", "no qualification found",
                        warnings=tuple(warnings), **common,
                        next_steps_ja=("番号・生年月日の入力に誤りがないか確認してください",
-                                      "転職・転居直後は登録まで数日かかることがあります。新しい保険の書類があれば確認してください",
-                                      "書類がなければ被保険者資格申立書（F5）で受け付けます"))
+                                      "転職・転居直後は登録まで数日かかることがあります",
+                                      *fallback_steps_ja(request)))
     if v == Validity.MULTIPLE:
         return Verdict(Outcome.NG, "multiple", "複数該当：一人に絞れません", "several qualifications match",
                        warnings=tuple(warnings), **common,
@@ -448,13 +520,62 @@ def _judge(answer: OnlineAnswer, source: Source, request: CheckRequest, policy: 
     newer = answer.records[1] if v == Validity.INVALID_NEWER_EXISTS and len(answer.records) > 1 else None
     lost = record.disqualification_date if record else None
     headline = f"資格なし／無効（{date_ja(lost)}に資格喪失）" if lost else "資格なし／無効"
-    steps = ["新しい保険の書類（資格確認書など）があれば、その番号で確認してください",
-             "なければ被保険者資格申立書（F5）で受け付けます"]
+    steps = list(fallback_steps_ja(request))
     if newer:
         steps.insert(0, f"新しい資格があります：{newer.insurer_name}（{newer.insurer_number}）")
     return Verdict(Outcome.NG, "invalid" if v == Validity.INVALID else "invalid_newer_exists",
                    headline, f"qualification not valid (lost {lost})" if lost else "qualification not valid",
                    newer_record=newer, warnings=tuple(warnings), next_steps_ja=tuple(steps), **common)
+
+
+def card_holder(request: CheckRequest) -> bool:
+    """The patient presented the マイナンバーカード (or the スマホ保険証 phone): the one case the
+    申立 covers (docs/domain.md §3)."""
+    return (request.method in (Method.CARD, Method.VISUAL) or request.card_presented
+            or request.document in (DocumentKind.MYNA_CARD, DocumentKind.SMARTPHONE))
+
+
+def fallback_steps_ja(request: CheckRequest) -> tuple[str, ...]:
+    """What to do when this check cannot establish the qualification, by what the patient
+    presented: a card holder shows the マイナポータル screen or the お知らせ with the card, then
+    fills in the 申立書; anyone else shows a valid 資格確認書 (or the card), else pays 10割."""
+    if card_holder(request):
+        return ("マイナポータルの資格情報画面か資格情報のお知らせを、カードと一緒に見せてもらい番号で確認してください",
+                "どちらもなければ被保険者資格申立書（F5、カードの券面を入力）で受け付けます")
+    return ("有効な資格確認書か、マイナンバーカードの提示をお願いしてください",
+            "どちらもなければ申立の対象外です：10割負担（F5で「カードなし」）。療養費は保険者に請求できます")
+
+
+def _self_pay(warnings: list[Warning]) -> Verdict:
+    return Verdict(
+        Outcome.CONFIRM, "self_pay", "10割負担：マイナンバーカードも有効な資格確認書もありません（申立の対象外）",
+        "self-pay (10割): neither a usable card nor a valid 資格確認書; no 申立", Source.NONE,
+        copay_percent=100, warnings=tuple(warnings),
+        next_steps_ja=("医療費の全額（10割）をお支払いいただいてください",
+                       "領収書を保管し、加入している保険者に療養費の支給を申請できることをお伝えください",
+                       "マイナンバーカードをお持ちなら、次回はカードをお持ちいただくようお伝えください"))
+
+
+def limit_consented(request: CheckRequest, record: QualificationRecord) -> bool:
+    """Whether the 限度額 information may be shown: the patient's answer at this desk when asked,
+    else the consent the answer carries (given on the reader)."""
+    if request.consent.limit:
+        return request.consent.limit == CONSENT_GIVEN
+    return record.consent_limit != CONSENT_NOT_GIVEN
+
+
+def _limit_as_consented(verdict: Verdict, request: CheckRequest) -> Verdict:
+    """Without consent the 限度額 class and certificate are not shown (even when the cache has
+    them from an earlier visit), and the verdict says so: no class shown is not no class."""
+    record = verdict.record
+    if record is None or limit_consented(request, record):
+        return verdict
+    hidden = replace(record, limit_class="", limit_certificate="", limit_issued_on=None, limit_valid_from=None,
+                     limit_valid_until=None, limit_long_term_from=None)
+    difficult = "（同意取得困難）" if request.consent.limit == CONSENT_DIFFICULT else ""
+    warning = Warning("limit_not_shared", f"限度額情報：同意なし{difficult}（区分がないとは限りません）",
+                      "no consent to share 限度額 information: its absence says nothing")
+    return replace(verdict, record=hidden, warnings=(*verdict.warnings, warning))
 
 
 def _needs_document(verdict: Verdict, request: CheckRequest) -> Verdict:
@@ -467,9 +588,43 @@ def _needs_document(verdict: Verdict, request: CheckRequest) -> Verdict:
         verdict, outcome=Outcome.CONFIRM, reason="document_needed",
         headline_ja=f"要確認：資格は有効（{rule.label_ja}で照会）。保険の書類の確認が必要です",
         headline_en=f"qualification valid, looked up by {request.document.value}: a document must still be shown",
-        next_steps_ja=("マイナ保険証（スマホ保険証）か資格確認書を提示してもらってください",
-                       "カードが読めないときは、お知らせかマイナポータル画面をカードと一緒に")
+        next_steps_ja=(("マイナ保険証か医療券を提示してもらってください",) if verdict.record and verdict.record.is_welfare
+                       else ("マイナ保険証（スマホ保険証）か資格確認書を提示してもらってください",
+                             "カードが読めないときは、お知らせかマイナポータル画面をカードと一緒に"))
         + verdict.next_steps_ja)
+
+
+def _with_funds(verdict: Verdict, request: CheckRequest, rules: FundRules) -> Verdict:
+    """The funds (the record's as answered, then those typed or scanned, which add the monthly
+    cap from the 受給者証) with their rules, and the charge they lead to. A 医療扶助 record
+    charges nothing, never an insurance ratio; a fund whose rule is not set leaves the charge
+    to be found out, never guessed."""
+    funds: dict[str, PublicFund] = {}
+    for fund in (verdict.record.funds if verdict.record else ()):
+        funds[fund.payer_number] = fund
+    for fund in request.public_funds:
+        known = funds.get(fund.payer_number)
+        funds[fund.payer_number] = replace(fund, self_pay_yen=known.self_pay_yen) if known else fund
+    if not funds:
+        return verdict
+    lines = tuple(FundLine(fund, rules.rule_for(fund)) for fund in funds.values())
+    if verdict.outcome == Outcome.NG:
+        return replace(verdict, funds=lines)
+    charge = charge_for(verdict.copay_percent, list(lines))
+    warnings = list(verdict.warnings)
+    steps = verdict.next_steps_ja
+    if not charge.known:
+        warnings.append(Warning("charge_unknown", "公費の窓口負担がわかりません（計算していません）",
+                                "the charge under the funds is not known: not guessed"))
+        steps += ("公費の受給者証（医療証）で窓口負担を確認してください。施設の負担ルール表は madoguchi funds show で確認できます",)
+    elif charge.cap_missing:
+        warnings.append(Warning("monthly_cap_missing", "公費の月上限額が未入力です。受給者証の自己負担上限額を確認してください",
+                                "a fund's monthly cap was not typed"))
+    headline = verdict.headline_ja
+    if verdict.reason == "welfare":
+        headline = f"確認OK：医療扶助（生活保護）です。{charge.ja if charge.known else '窓口負担は要確認'}"
+    return replace(verdict, funds=lines, charge=charge, warnings=tuple(warnings), next_steps_ja=steps,
+                   headline_ja=headline)
 
 
 def _record_warnings(record: QualificationRecord) -> list[Warning]:
@@ -480,9 +635,6 @@ def _record_warnings(record: QualificationRecord) -> list[Warning]:
     if record.nondisclosure:
         result.append(Warning("nondisclosure", "不開示：住所などは表示されません。本人確認は慎重に",
                               "restricted record (不開示): address withheld"))
-    if record.consent_limit == "0":
-        result.append(Warning("limit_not_shared", "限度額情報の提供に同意がありません（区分がないとは限りません）",
-                              "no consent to share 限度額 information: its absence says nothing"))
     return result
 
 
@@ -528,8 +680,12 @@ def format_verdict(verdict: Verdict) -> str:
     r = verdict.record
     if r:
         lines.append(f"  氏名: {r.name}（{r.name_kana}）  生年月日: {date_ja(r.birth_date)}")
-        lines.append(f"  保険者: {r.insurer_name}（{r.insurer_number}）")
-        lines.append(f"  記号・番号・枝番: {r.symbol or '-'}・{r.number}・{r.branch or '-'}  {r.personal_family_ja}")
+        if r.is_welfare:
+            lines.append(f"  医療扶助: 公費負担者番号 {r.insurer_number}  受給者番号 {r.number}")
+            lines.append(f"  福祉事務所: {r.welfare_office or r.insurer_name or '-'}")
+        else:
+            lines.append(f"  保険者: {r.insurer_name}（{r.insurer_number}）")
+            lines.append(f"  記号・番号・枝番: {r.symbol or '-'}・{r.number}・{r.branch or '-'}  {r.personal_family_ja}")
         if r.limit_class:
             certificate = f"  {r.limit_certificate_ja}" if r.limit_certificate else ""
             lines.append(f"  限度額適用区分: {r.limit_class_ja}（{r.limit_class}）{certificate}")
@@ -539,7 +695,11 @@ def format_verdict(verdict: Verdict) -> str:
             lines.append(f"  特定疾病: {'、'.join(r.specific_diseases)}")
     if verdict.copay_percent is not None:
         provisional = "（仮）" if verdict.provisional_copay else ""
-        lines.append(f"  負担割合: {verdict.copay_percent // 10}割{provisional}")
+        insurance = "（保険）" if verdict.charge else ""
+        lines.append(f"  負担割合: {verdict.copay_percent // 10}割{provisional}{insurance}")
+    lines += [f"  公費: {line.ja()}" for line in verdict.funds]
+    if verdict.charge:
+        lines.append(f"  窓口負担: {verdict.charge.ja}")
     lines += [f"  注意: {w.ja}" for w in verdict.warnings]
     lines += [f"  → {step}" for step in verdict.next_steps_ja]
     return "\n".join(lines)

@@ -20,8 +20,9 @@ from madoguchi.edge.card import TrustAnchors
 from madoguchi.edge.card.transport import InProcessReader
 from madoguchi.edge.config import JST, Policy
 from madoguchi.edge.desk import run_check
+from madoguchi.edge.funds import PublicFund, parse_fund
 from madoguchi.edge.model import DocumentKind, IncomeClass
-from madoguchi.edge.numbers import InputError, parse_insurer_number
+from madoguchi.edge.numbers import InputError, check_digit, parse_insurer_number
 from madoguchi.edge.qr.jahis import PrescriptionData, build_jahis
 from madoguchi.edge.qr.mynumber import my_number_check_digit
 from madoguchi.edge.verdict import CheckRequest, Declaration, Method, format_verdict
@@ -170,6 +171,10 @@ def _by_numbers(sample: dict, **extra) -> CheckRequest:
     )
 
 
+def _numbered(body: str) -> str:
+    return body + check_digit(body)
+
+
 def run_demo(data_dir: str | Path, patients: int = 1000, seed: int = 1) -> None:
     now = datetime.now(JST)
     today = now.date()
@@ -182,7 +187,8 @@ def run_demo(data_dir: str | Path, patients: int = 1000, seed: int = 1) -> None:
         ("有効な資格確認書", _by_numbers(samples["valid"])),
         ("家族（枝番あり）", _by_numbers(samples["family_member"])),
         ("資格喪失", _by_numbers(samples["lost"])),
-        ("転職直後（新しい資格が未登録）", _by_numbers(samples["job_change_pending"])),
+        ("転職直後（カード＋前のお知らせ、新しい資格が未登録）",
+         _by_numbers(samples["job_change_pending"], document=DocumentKind.NOTICE, card_presented=True)),
         ("該当なし（オフライン）", _by_numbers(samples["not_found"])),
         ("不開示", _by_numbers(samples["nondisclosure"])),
         ("●を含む氏名", _by_numbers(samples["masked_name"])),
@@ -191,10 +197,19 @@ def run_demo(data_dir: str | Path, patients: int = 1000, seed: int = 1) -> None:
         ("お知らせ＋カード", _by_numbers(samples["valid"], document=DocumentKind.NOTICE, card_presented=True)),
         ("従来の保険証", _by_numbers(samples["valid"], document=DocumentKind.LEGACY_CARD)),
         ("診察券", CheckRequest(Method.PATIENT_ID, DocumentKind.PATIENT_CARD, patient_id=samples["valid"]["patient_id"])),
-        ("申立（4歳）", CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=Declaration(
+        ("医療扶助（医療券、75歳以上）", CheckRequest(
+            Method.NUMBERS, DocumentKind.MEDICAL_TICKET, insurer_number=samples["welfare_75"]["insurer_number"],
+            number=samples["welfare_75"]["number"], birth_date=date.fromisoformat(samples["welfare_75"]["birth_date"]),
+            public_funds=(PublicFund(samples["welfare_75"]["insurer_number"], samples["welfare_75"]["number"]),))),
+        ("難病の公費（月上限 5,000円）", _by_numbers(samples["valid"], public_funds=(
+            parse_fund(_numbered("5413201"), _numbered("765432"), "5000"),))),
+        ("子ども医療費（負担ルール未設定の市）", _by_numbers(samples["preschool"], public_funds=(
+            parse_fund(_numbered("8813202"), _numbered("765432")),))),
+        ("申立（4歳）", CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True, declaration=Declaration(
             "見本　太郎", "ミホン　タロウ", today.replace(year=today.year - 4)))),
-        ("申立（72歳・現役並み）", CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=Declaration(
+        ("申立（72歳・現役並み）", CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True, declaration=Declaration(
             "見本　花子", "ミホン　ハナコ", today.replace(year=today.year - 73), income_class=IncomeClass.ACTIVE))),
+        ("カードも資格確認書もない（10割）", CheckRequest(Method.SELF_PAY, DocumentKind.NONE)),
     ]
     for title, request in cases:
         print(f"■ {title}")

@@ -69,8 +69,11 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
 
     def sample_declaration() -> dict[str, str]:
         person = world.samples["elderly_70_74"]
-        return {"name": person["name"], "kana": person["name_kana"], "birth": person["birth_date"],
-                "address": "東京都新宿区見本1丁目1番1号", "workplace": "", "insurer": "", "phone": "03-0000-0000"}
+        sex = next(r["sex"] for r in world.records if r["person_id"] == person["person_id"])
+        return {"card": "yes", "name": person["name"], "kana": person["name_kana"], "birth": person["birth_date"],
+                "address": "東京都新宿区見本1丁目1番1号", "workplace": "", "insurer": "", "phone": "03-0000-0000",
+                "card_name": person["name"], "card_birth": person["birth_date"], "card_sex": str(sex),
+                "card_address": "東京都新宿区見本1丁目1番1号"}
 
     def insert(kind: str, locked: bool = False) -> Callable[[], str]:
         def run() -> str:
@@ -96,6 +99,7 @@ def demo_controls(world: DemoWorld, cards: DemoCards, app_ref: Callable[[], Desk
          wedge_scan(jahis_prescription(world.samples["valid"]))),
         ("scan_my_number", "カード裏面のQR（マイナンバー）を読み取る", wedge_scan(my_number_code())),
         ("scan_notice", "資格情報のお知らせのQRを読み取る", wedge_scan(NOTICE_URL.encode())),
+        ("card_welfare", "カードを置く：生活保護（医療扶助）の76歳の人", insert("welfare_75")),
     ]
     return DemoControls(world, cards, actions, network_online=lambda: not national.is_cut,
                         sample_declaration=sample_declaration, guide_ja=GUIDE_JA)

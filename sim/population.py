@@ -1,6 +1,7 @@
 """A deterministic synthetic population for demos, tests, benchmarks and the simulator.
 
 Households insured by 協会けんぽ, 組合, 共済, 国保 or 後期高齢者医療, with valid check digits,
+people on 医療扶助 (生活保護: no insurance, a 公費負担者番号 and 受給者番号 from their 福祉事務所),
 families with 枝番, ages 0–100 with the right copay, job changes whose new record reaches the
 national system days later, losses, 不開示 people, and names with rare characters (some shown
 as ● by the national system). Nothing here is a real person.
@@ -21,7 +22,7 @@ from itertools import islice
 
 from madoguchi.edge import store
 from madoguchi.edge.config import JST
-from madoguchi.edge.model import copay_by_age, elderly_from, is_preschool, kouki_from
+from madoguchi.edge.model import WELFARE_CARD, copay_by_age, elderly_from, is_preschool, kouki_from
 from madoguchi.edge.numbers import InputError, check_digit
 
 SURNAMES = [
@@ -101,6 +102,25 @@ def _newer_fields(rec: dict, since: date, today: date) -> None:
         rec["prescription_issue"] = "1" if choice == 0 else "2"
         rec["consent_limit"] = "1" if rec["limit_class"] or rec["record_id"] % 3 else "0"
         rec["consent_medication"] = "1" if rec["record_id"] % 5 else "0"
+
+
+def _welfare(rec: dict, pref: str) -> None:
+    """Make a record 医療扶助: a recipient of 生活保護 leaves 国保 and 後期高齢者医療, so the
+    record holds the 福祉事務所's 公費負担者番号 (法別 12) and the person's 受給者番号 instead
+    (docs/domain.md §10). Derived from the ids: the random stream stays as it was."""
+    index = rec["person_id"] % len(CITIES[pref])
+    payer = insurer("12", pref, f"{index + 1:03d}")
+    body = f"{rec['person_id'] % 1000000:06d}"
+    office = f"{CITIES[pref][index]}福祉事務所"
+    for key in ("limit_certificate", "limit_valid_from", "limit_valid_until", "specific_disease_certificates",
+                "consent_limit"):
+        rec.pop(key, None)
+    rec.update(insurer_number=payer, insurer_name=office, symbol="", number=body + check_digit(body), branch="",
+               personal_family=1, card_classification=WELFARE_CARD, copay_percent=None, elderly_copay_percent=None,
+               elderly_valid_from=None, elderly_valid_until=None, limit_class="", specific_diseases=[],
+               welfare_office=office, public_funds=[{"payer_number": payer, "recipient_number": body + check_digit(body),
+                                                     "source": "terminal"}],
+               validity=6 if rec["person_id"] % 3 == 0 else 1)
 
 
 class _Generator:
@@ -262,14 +282,22 @@ class _Generator:
         symbol, number = self.numbers(ins)
         since = self.today - timedelta(days=r.randint(30, 365 * 15))
         event = r.random()
+        # One person in eleven living alone under 国保 or 後期高齢者医療 is on 生活保護.
+        welfare = len(members) == 1 and ins.kind in ("kokuho", "kouki") and event >= 0.07 and head["person_id"] % 11 == 0
         for index, (person, family) in enumerate(members):
             branch = f"{index:02d}"
             if ins.kind == "kouki":
-                yield self.record(person, ins, "", self.numbers(ins)[1], "", 1, since)
+                rec = self.record(person, ins, "", self.numbers(ins)[1], "", 1, since)
+                if welfare:
+                    _welfare(rec, pref)
+                yield rec
                 continue
             if ins.kind == "kokuho":
                 family = 1 if index == 0 else 2
-            yield from self.events(person, ins, symbol, number, branch, family, since, event, head_age)
+            for rec in self.events(person, ins, symbol, number, branch, family, since, event, head_age):
+                if welfare:
+                    _welfare(rec, pref)
+                yield rec
 
     def events(self, person, ins, symbol, number, branch, family, since, event, head_age) -> Iterator[dict]:
         rec = self.record(person, ins, symbol, number, branch, family, since)
@@ -322,7 +350,7 @@ def default_now(today: date) -> datetime:
 
 
 SAMPLE_KINDS = ("valid", "family_member", "lost", "job_change_pending", "nondisclosure", "masked_name",
-                "preschool", "elderly_70_74", "kouki", "stale", "not_found")
+                "preschool", "elderly_70_74", "kouki", "welfare", "welfare_75", "stale", "not_found")
 
 
 def check_options(found: dict[str, dict], kind: str) -> str:
@@ -330,6 +358,8 @@ def check_options(found: dict[str, dict], kind: str) -> str:
     if kind not in found:
         raise InputError(f"no sample person of kind {kind!r}: one of {', '.join(found)}")
     rec = found[kind]
+    if rec["insurer_number"].startswith("12"):  # 医療扶助: the 医療券's numbers
+        return f"--public-fund {rec['insurer_number']}:{rec['number']} --birth {rec['birth_date']}"
     options = f"--insurer {rec['insurer_number']} --symbol {rec['symbol']} --number {rec['number']}"
     options += f" --branch {rec['branch']}" if rec["branch"] else ""
     return options + f" --birth {rec['birth_date']}"
@@ -362,7 +392,10 @@ def samples(patients: int, seed: int, today: date, now: datetime) -> dict[str, d
             "masked_name": "●" in rec["name"] and not lost,
             "preschool": rec["preschool"] and not lost,
             "elderly_70_74": rec["elderly_copay_percent"] is not None and not lost,
-            "kouki": rec["insurer_number"].startswith("39") and not lost,
+            "kouki": rec["insurer_number"].startswith("39") and rec["copay_percent"] == 10 and not lost,
+            "welfare": rec["card_classification"] == WELFARE_CARD and rec["validity"] == 1 and rec["as_of"] > stale_before,
+            "welfare_75": rec["card_classification"] == WELFARE_CARD and rec["validity"] == 1
+            and rec["as_of"] > stale_before and today >= kouki_from(date.fromisoformat(rec["birth_date"])),
             "stale": rec["as_of"] < stale_before and not lost,
         }
         for kind, hit in checks.items():

@@ -56,8 +56,11 @@ class CardTriesRead(Message):
     tries_left: int
 
 
+@dataclass
 class CardHolderProven(Message):
-    """The PIN was right: what remains is the check (database, online source)."""
+    """The PIN was right: what remains is the consent questions, then the check."""
+
+    request: CheckRequest
 
 
 @dataclass

@@ -23,6 +23,10 @@ TEXT: dict[str, dict[str, str]] = {
         "no_answer": "カードが応答しません。カードを置き直すか、職員にお声がけください",
         "pin_format": "暗証番号は4桁の数字です。もう一度入力してください",
         "larger": "文字を大きく",
+        "consent_limit": "限度額情報（高額な医療費の自己負担の上限）をこの医療機関に提供することに同意しますか",
+        "consent_medical": "過去の薬剤・診療・特定健診・手術の情報をこの医療機関に提供することに同意しますか",
+        "consent_keys": "1　はい（同意する）　　　2　いいえ（同意しない）",
+        "consent_step": "質問 {n} / 2",
     },
     "en": {
         "prompt": "Please enter your PIN (4 digits)",
@@ -39,6 +43,10 @@ TEXT: dict[str, dict[str, str]] = {
         "no_answer": "The card does not answer. Place it again or ask the staff",
         "pin_format": "The PIN is 4 digits. Please enter it again",
         "larger": "Larger text",
+        "consent_limit": "Do you agree to share your 限度額 information (the monthly cap on your medical costs) with this clinic?",
+        "consent_medical": "Do you agree to share your past medication, treatment, health check-up and surgery information with this clinic?",
+        "consent_keys": "1  Yes (I agree)      2  No (I do not agree)",
+        "consent_step": "Question {n} of 2",
     },
     "zh": {
         "prompt": "请输入密码（4位数字）",
@@ -55,6 +63,10 @@ TEXT: dict[str, dict[str, str]] = {
         "no_answer": "卡片无响应。请重新放置卡片或联系工作人员",
         "pin_format": "密码为4位数字。请重新输入",
         "larger": "放大文字",
+        "consent_limit": "是否同意向本医疗机构提供限度额信息（高额医疗费自付上限）？",
+        "consent_medical": "是否同意向本医疗机构提供过去的药剂、诊疗、特定健康检查及手术信息？",
+        "consent_keys": "1　是（同意）　　　2　否（不同意）",
+        "consent_step": "问题 {n} / 2",
     },
     "ko": {
         "prompt": "비밀번호(숫자 4자리)를 입력해 주세요",
@@ -71,6 +83,10 @@ TEXT: dict[str, dict[str, str]] = {
         "no_answer": "카드가 응답하지 않습니다. 다시 올려 놓거나 직원에게 말씀해 주세요",
         "pin_format": "비밀번호는 숫자 4자리입니다. 다시 입력해 주세요",
         "larger": "글자 크게",
+        "consent_limit": "한도액 정보(고액 의료비 본인 부담 상한)를 이 의료기관에 제공하는 것에 동의하십니까?",
+        "consent_medical": "과거의 약제, 진료, 특정 건강검진, 수술 정보를 이 의료기관에 제공하는 것에 동의하십니까?",
+        "consent_keys": "1  예(동의함)      2  아니요(동의하지 않음)",
+        "consent_step": "질문 {n} / 2",
     },
     "vi": {
         "prompt": "Vui lòng nhập mã PIN (4 chữ số)",
@@ -87,6 +103,11 @@ TEXT: dict[str, dict[str, str]] = {
         "no_answer": "Thẻ không phản hồi. Hãy đặt lại thẻ hoặc hỏi nhân viên",
         "pin_format": "Mã PIN gồm 4 chữ số. Vui lòng nhập lại",
         "larger": "Chữ lớn",
+        "consent_limit": "Bạn có đồng ý cung cấp thông tin hạn mức (mức trần chi phí y tế tự trả) cho cơ sở y tế này không?",
+        "consent_medical": ("Bạn có đồng ý cung cấp thông tin thuốc, khám chữa bệnh, khám sức khỏe định kỳ và phẫu thuật "
+                            "trước đây cho cơ sở y tế này không?"),
+        "consent_keys": "1  Có (đồng ý)      2  Không (không đồng ý)",
+        "consent_step": "Câu hỏi {n} / 2",
     },
     "pt": {
         "prompt": "Digite a sua senha (4 dígitos)",
@@ -103,6 +124,11 @@ TEXT: dict[str, dict[str, str]] = {
         "no_answer": "O cartão não responde. Coloque-o de novo ou fale com um funcionário",
         "pin_format": "A senha tem 4 dígitos. Digite de novo",
         "larger": "Letras maiores",
+        "consent_limit": "Você concorda em fornecer a esta clínica as informações de 限度額 (o teto mensal dos seus gastos médicos)?",
+        "consent_medical": ("Você concorda em fornecer a esta clínica as informações de medicamentos, consultas, exames de "
+                            "saúde e cirurgias anteriores?"),
+        "consent_keys": "1  Sim (concordo)      2  Não (não concordo)",
+        "consent_step": "Pergunta {n} de 2",
     },
 }
 

@@ -19,6 +19,7 @@ from datetime import date
 from enum import Enum
 from urllib.parse import urlsplit
 
+from madoguchi.edge.funds import MAX_FUNDS, PublicFund
 from madoguchi.edge.model import DocumentKind
 from madoguchi.edge.numbers import (
     InputError,
@@ -270,6 +271,14 @@ def check_request(result: ScanResult, document: DocumentKind | None = None,
     data = result.prescription
     if data is None:
         raise ScanError(f"{result.message_ja} (scan kind: {result.kind.value})")
+    funds = tuple(PublicFund(f.payer_number, f.recipient_number, source="qr") for f in data.public_funds
+                  if f.payer_number)[:MAX_FUNDS]
+    welfare = next((f for f in funds if f.is_welfare and f.recipient_number and f.problem is None), None)
+    if not data.insurer_number and welfare is not None and data.birth_date:
+        # 医療扶助 alone: the 公費負担者番号 and 受給者番号 find the patient (docs/domain.md §10).
+        return CheckRequest(Method.QR, document or DocumentKind.PRESCRIPTION, insurer_number=welfare.payer_number,
+                            number=welfare.recipient_number, birth_date=data.birth_date,
+                            card_presented=card_presented, input_warnings=result.warnings, public_funds=funds)
     if data.insurance_kind == SELF_PAY:
         raise ScanError("自費の処方箋です（保険の番号はありません）。保険で受ける場合はマイナ保険証か資格確認書で"
                         "確認してください (a self-pay prescription: no insurance numbers)")
@@ -290,5 +299,5 @@ def check_request(result: ScanResult, document: DocumentKind | None = None,
         Method.QR, document or DocumentKind.PRESCRIPTION,
         insurer_number=data.insurer_number, symbol=data.symbol, number=data.number, branch=data.branch,
         birth_date=data.birth_date, card_presented=card_presented, input_warnings=result.warnings,
-        public_funds=tuple((f.payer_number, f.recipient_number) for f in data.public_funds),
+        public_funds=funds,
     )

@@ -2,7 +2,8 @@
 
 `db` opens the database (key, connection settings, transactions, versioned schema), `records`
 holds the signed cache with its live overlay and the synced tables' row statements, `audit` the
-hash-chained log, `outbox` the outbox and followups (要対応), `sync_state` what was synced.
+hash-chained log, `outbox` the outbox and followups (要対応), `declarations` the 申立 on their
+way to the claim, `sync_state` what was synced.
 Callers import the package: `from madoguchi.edge import store; store.find_by_numbers(...)`.
 """
 
@@ -45,6 +46,13 @@ from madoguchi.edge.store.db import (
     set_meta,
     transaction,
     utcnow,
+)
+from madoguchi.edge.store.declarations import (
+    DeclarationRow,
+    add_declaration,
+    declarations_between,
+    mark_claim_paid,
+    resolve_by_staff,
 )
 from madoguchi.edge.store.outbox import (
     OutboxEntry,
@@ -103,6 +111,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "StoreLocked", "StoreMissing", "StoreTooNew", "checkpoint", "database_key", "database_path", "get_meta",
     "keyed_hash", "migrate", "open_database", "schema_version", "secure_dir", "set_meta", "transaction", "utcnow",
+    "DeclarationRow", "add_declaration", "declarations_between", "mark_claim_paid", "resolve_by_staff",
     "OutboxEntry", "add_to_outbox", "count_open_followups", "list_followups", "mark_handled", "mark_uploaded",
     "pending_summary", "settle", "unreconciled",
     "SYNCED_TABLES", "CacheStats", "Lookup", "cache_stats", "card_link_for", "clear_synced", "count_records",

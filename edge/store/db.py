@@ -167,8 +167,21 @@ def _record_details_and_certificate_links(conn: sqlite3.Connection) -> None:
     conn.execute(CERTIFICATE_LINK_SQL)
 
 
+def _declarations(conn: sqlite3.Connection) -> None:
+    """申立 records with their state on the way to the claim (edge/store/declarations.py): open,
+    resolved to new or to old (旧資格) numbers, or unresolved; the claim's payment."""
+    conn.execute(
+        'CREATE TABLE IF NOT EXISTS "declaration" ("id" INTEGER PRIMARY KEY, "audit_id" INTEGER NOT NULL, '
+        '"outbox_id" INTEGER UNIQUE, "checked_at" TEXT NOT NULL, "copay_percent" INTEGER, "form" TEXT NOT NULL, '
+        '"state" TEXT NOT NULL DEFAULT \'open\' '
+        'CHECK ("state" IN (\'open\', \'resolved_new\', \'resolved_old\', \'unresolved\')), '
+        '"insurer_number" TEXT, "symbol" TEXT, "number" TEXT, "branch" TEXT, "resolved_at" TEXT, '
+        '"resolved_by" TEXT, "claim_paid_at" TEXT)')
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_declaration_checked_at ON declaration (checked_at)")
+
+
 # MIGRATIONS[i] takes the schema from version i to version i + 1.
-MIGRATIONS = (_baseline, _audit_time_index, _record_details_and_certificate_links)
+MIGRATIONS = (_baseline, _audit_time_index, _record_details_and_certificate_links, _declarations)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

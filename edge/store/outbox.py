@@ -12,6 +12,7 @@ from typing import Any
 
 from madoguchi.edge.reconcile import Contradiction, Followup
 from madoguchi.edge.store.db import transaction, utcnow
+from madoguchi.edge.store.declarations import resolve_rechecked
 
 
 def add_to_outbox(conn: sqlite3.Connection, audit_id: int, request: dict[str, Any], verdict: str, source: str,
@@ -57,13 +58,16 @@ def pending_summary(conn: sqlite3.Connection) -> tuple[int, str | None]:
 def settle(conn: sqlite3.Connection, outbox_id: int, contradiction: Contradiction | None, detail: dict[str, Any],
            now: datetime) -> Followup | None:
     """Mark one outbox entry reconciled and record its followup, if any, in one transaction;
-    an entry already reconciled is left alone (so a repeated answer creates nothing)."""
+    an entry already reconciled is left alone (so a repeated answer creates nothing). A 申立
+    whose new numbers the re-check found (`detail["numbers"]`) is resolved to them."""
     with transaction(conn):
         claimed = conn.execute("UPDATE outbox SET reconciled_at = ? WHERE id = ? AND reconciled_at IS NULL",
                                (now.isoformat(), outbox_id)).rowcount
         if not (claimed and contradiction):
             return None
         kind, message, correction = contradiction
+        if kind == "declaration_resolved" and detail.get("numbers"):
+            resolve_rechecked(conn, outbox_id, detail["numbers"], now)
         cursor = conn.execute(
             "INSERT INTO followup (outbox_id, created_at, kind, message_ja, correction_ja, detail) "
             "VALUES (?, ?, ?, ?, ?, ?)",

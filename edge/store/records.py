@@ -367,7 +367,7 @@ def cache_stats(conn: sqlite3.Connection, data_dir: Path, today: date) -> CacheS
     return CacheStats(
         records=one("SELECT count(*) FROM qualification"),
         valid_today=one(
-            "SELECT count(*) FROM qualification WHERE validity = 1 AND qualification_date <= ? "
+            "SELECT count(*) FROM qualification WHERE validity IN (1, 6) AND qualification_date <= ? "
             "AND (disqualification_date IS NULL OR disqualification_date > ?)",
             day, day,
         ),

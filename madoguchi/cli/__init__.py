@@ -18,7 +18,8 @@ from madoguchi.cli.base import EXIT_OK, CommandError, Parser, global_options, to
 
 # command -> the module registering it, in the order --help lists them
 COMMANDS = {
-    "check": "check", "vcard": "card", "cache": "cache", "audit": "audit", "reconcile": "reconcile",
+    "check": "check", "funds": "funds", "vcard": "card", "cache": "cache", "audit": "audit", "reconcile": "reconcile",
+    "declarations": "declarations",
     "population": "population", "qr": "qr", "hub": "hub", "sync": "sync", "upstream": "upstream",
     "doctor": "doctor", "support": "doctor", "demo": "desk", "tui": "desk",
 }

@@ -9,7 +9,7 @@ import signal
 import sqlite3
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from madoguchi.cli.base import (
     EXIT_BAD_INPUT,
@@ -30,7 +30,9 @@ from madoguchi.edge.card.session import CardSession, HolderProof, advice_ja, req
 from madoguchi.edge.card.transport import PcscReaders, PcscTransport
 from madoguchi.edge.config import Config
 from madoguchi.edge.desk import CheckResult, run_check
-from madoguchi.edge.verdict import format_verdict
+from madoguchi.edge.funds import MAX_FUNDS, PublicFund, parse_fund
+from madoguchi.edge.numbers import InputError
+from madoguchi.edge.verdict import Consent, format_verdict
 from madoguchi.sync.device.hubclient import live_source_for
 
 REINSERT_AFTER = 1.0  # seconds out of the reader: pcscd polls every 0.4 s and must see the removal
@@ -90,7 +92,20 @@ def card_error_json(exc: CardError) -> dict:
     return data
 
 
-def cmd_check_card(args: argparse.Namespace) -> int:
+def public_funds(values: list[str]) -> tuple[PublicFund, ...]:
+    """`check --public-fund PAYER[:RECIPIENT[:CAP]]` values, each number checked (a wrong check
+    digit is named); with --card too: a child shows a マイナ保険証 and a 子ども医療証."""
+    if len(values) > MAX_FUNDS:
+        raise InputError(f"at most {MAX_FUNDS} --public-fund (公費は{MAX_FUNDS}つまでです)")
+    funds = []
+    for value in values:
+        payer, _, rest = value.partition(":")
+        recipient, _, cap = rest.partition(":")
+        funds.append(parse_fund(payer, recipient, cap))
+    return tuple(funds)
+
+
+def cmd_check_card(args: argparse.Namespace, funds: tuple[PublicFund, ...] = ()) -> int:
     config = data_config(args)
     conn = open_store(config)
     anchors = certs.load_trust_anchors(*certs.trust_anchor_dirs(config))
@@ -117,20 +132,22 @@ def cmd_check_card(args: argparse.Namespace) -> int:
         if session is not None:
             session.close()
         readers.close()
-    result = check_holder(config, conn, proof)
+    result = check_holder(config, conn, proof, Consent(args.limit_consent, args.medical_consent), funds)
     emit(args, {**result.verdict.to_json(), "audit_id": result.audit_id, "method": proof.method.value},
          format_verdict(result.verdict))
     return EXIT_OK
 
 
-def check_holder(config: Config, conn: sqlite3.Connection, proof: HolderProof) -> CheckResult:
-    """The check for the card's holder: the hub is asked live first when the device is enrolled,
-    as for every other way of checking."""
+def check_holder(config: Config, conn: sqlite3.Connection, proof: HolderProof,
+                 consent: Consent | None = None, funds: tuple[PublicFund, ...] = ()) -> CheckResult:
+    """The check for the card's holder, with the patient's consent answers and the funds of a
+    受給者証: the hub is asked live first when the device is enrolled, as for every other way of checking."""
     try:
         card_link = store.card_link_for(conn, proof.certificate_der)
     except store.StoreMissing as exc:
         raise CommandError(EXIT_ENVIRONMENT, str(exc)) from None
-    return run_check(conn, request_for(proof, card_link), config.policy, live_source_for(config.data_dir, conn))
+    request = replace(request_for(proof, card_link), consent=consent or Consent(), public_funds=funds)
+    return run_check(conn, request, config.policy, live_source_for(config.data_dir, conn))
 
 
 # ---- vcard --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ every way of checking asks the hub live first (within the policy's budget), as t
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from madoguchi.edge.numbers import (
     parse_birth_date,
     parse_insurer_number,
 )
-from madoguchi.edge.verdict import CheckRequest, Method, format_verdict
+from madoguchi.edge.verdict import CheckRequest, Consent, Method, format_verdict
 from madoguchi.sync.device.hubclient import live_source_for
 
 
@@ -50,11 +51,30 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--card-presented", action="store_true",
                    help="the My Number Card was shown with a notice or portal screen")
     p.add_argument("--valid-until", help="有効期限 printed on the document")
+    p.add_argument("--limit-consent", choices=("0", "1", "3"), default="",
+                   help="the patient's consent to share 限度額 information: 1 yes, 0 no, 3 同意取得困難 "
+                   "(default: not asked, sent as not given)")
+    p.add_argument("--medical-consent", choices=("0", "1", "3"), default="",
+                   help="the patient's consent to share 薬剤・診療・特定健診・手術 information")
+    p.add_argument("--public-fund", action="append", default=[], metavar="PAYER[:RECIPIENT[:CAP]]",
+                   help="公費 from a 受給者証 or 医療券 (up to 4): 公費負担者番号 (8 digits), 受給者番号 (7 digits) "
+                   "and the monthly 自己負担上限額 in yen if it prints one; a 医療券 (法別 12) with --birth alone "
+                   "checks a 医療扶助 patient")
     card.add_check_options(p)
 
 
 def build_request(args: argparse.Namespace) -> CheckRequest:
     """A CheckRequest from command-line arguments; InputError on bad input."""
+    funds = card.public_funds(args.public_fund)
+    welfare = next((f for f in funds if f.is_welfare), None)
+    if welfare is not None and args.birth and not (args.insurer or args.number):
+        if not welfare.recipient_number:
+            raise InputError("a 医療券 (法別 12) check needs its 受給者番号: --public-fund PAYER:RECIPIENT")
+        return CheckRequest(Method.NUMBERS, DocumentKind(args.document or DocumentKind.MEDICAL_TICKET.value),
+                            insurer_number=welfare.payer_number, number=welfare.recipient_number,
+                            birth_date=parse_birth_date(args.birth), public_funds=funds,
+                            printed_valid_until=parse_birth_date(args.valid_until, today=date.max)
+                            if args.valid_until else None)
     by_numbers = any((args.insurer, args.number, args.birth))
     chosen = sum(bool(x) for x in (by_numbers, args.patient_id, args.card_link, args.qr_file))
     if chosen != 1:
@@ -62,14 +82,16 @@ def build_request(args: argparse.Namespace) -> CheckRequest:
                          "--card")
     document = DocumentKind(args.document) if args.document else None
     if args.qr_file:
-        return qr.request_from_files(args.qr_file, document, args.card_presented)
+        request = qr.request_from_files(args.qr_file, document, args.card_presented)
+        return replace(request, public_funds=funds) if funds else request
     valid_until = parse_birth_date(args.valid_until, today=date.max) if args.valid_until else None
     if args.patient_id:
         return CheckRequest(Method.PATIENT_ID, document or DocumentKind.PATIENT_CARD,
                             patient_id=args.patient_id.strip(), card_presented=args.card_presented,
-                            printed_valid_until=valid_until)
+                            printed_valid_until=valid_until, public_funds=funds)
     if args.card_link:
-        return CheckRequest(Method.CARD, document or DocumentKind.MYNA_CARD, card_link=args.card_link.strip().lower())
+        return CheckRequest(Method.CARD, document or DocumentKind.MYNA_CARD, card_link=args.card_link.strip().lower(),
+                            public_funds=funds)
     missing = [flag for flag, value in (("--insurer", args.insurer), ("--number", args.number),
                                         ("--birth", args.birth)) if not value]
     if missing:
@@ -82,15 +104,19 @@ def build_request(args: argparse.Namespace) -> CheckRequest:
         Method.NUMBERS, document or DocumentKind.ELIGIBILITY_CERTIFICATE,
         insurer_number=insurer.digits, symbol=symbol, number=normalize_symbol(args.number),
         branch=normalize_branch(args.branch), birth_date=parse_birth_date(args.birth),
-        card_presented=args.card_presented, printed_valid_until=valid_until,
+        card_presented=args.card_presented, printed_valid_until=valid_until, public_funds=funds,
     )
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     if args.card:
-        return card.cmd_check_card(args)
+        try:
+            funds = card.public_funds(args.public_fund)
+        except InputError as exc:
+            raise CommandError(EXIT_BAD_INPUT, str(exc)) from None
+        return card.cmd_check_card(args, funds)
     try:
-        request = build_request(args)
+        request = replace(build_request(args), consent=Consent(args.limit_consent, args.medical_consent))
     except InputError as exc:  # ScanError (a refused or unreadable code) is one
         raise CommandError(EXIT_BAD_INPUT, str(exc)) from None
     config = data_config(args)

@@ -83,6 +83,9 @@ def cmd_population(args: argparse.Namespace) -> int:
     lines = [", ".join(f"{k}: {v}" for k, v in summary.items() if k != "samples"),
              "sample people (try: madoguchi check --insurer ... --symbol ... --number ... --birth ...):"]
     for kind, rec in summary["samples"].items():
+        if rec["insurer_number"].startswith("12"):  # 医療扶助: the 医療券's numbers
+            lines.append(f"  {kind:18} {rec['name']}  {population.check_options(summary['samples'], kind)}")
+            continue
         branch = rec["branch"] or "''"
         lines.append(f"  {kind:18} {rec['name']}  --insurer {rec['insurer_number']} --symbol '{rec['symbol']}' "
                      f"--number {rec['number']} --branch {branch} --birth {rec['birth_date']}")

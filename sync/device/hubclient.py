@@ -136,7 +136,7 @@ class HubClient:
 
         def ask(request: CheckRequest, budget: float) -> OnlineAnswer:
             started = time.monotonic()
-            body = _check_body(request, conn)
+            body = {**_check_body(request, conn), "limit_consent": request.consent.limit}
             remaining = budget - (time.monotonic() - started)
             if remaining <= 0:
                 raise OnlineUnavailable("no time left in the budget")

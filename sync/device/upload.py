@@ -62,7 +62,8 @@ def upload_outbox(conn: sqlite3.Connection, post_json: PostJson, timeout: float 
             if result.get("status") == "reconciled":
                 found = result.get("followup")
                 contradiction = (found["kind"], found["message_ja"], found["correction_ja"]) if found else None
-                if store.settle(conn, entry["entry_id"], contradiction, {"validity": result.get("validity")}, now):
+                detail = {"validity": result.get("validity"), "numbers": result.get("numbers")}
+                if store.settle(conn, entry["entry_id"], contradiction, detail, now):
                     followups += 1
                 reconciled += 1
             elif result.get("status") == "invalid":

@@ -37,7 +37,7 @@ from fastapi.responses import JSONResponse
 from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.numbers import MAX_LENGTH, InputError, normalize_branch, normalize_symbol
-from madoguchi.edge.verdict import CheckRequest, Method, OnlineRefused, OnlineUnavailable
+from madoguchi.edge.verdict import CheckRequest, Consent, Method, OnlineRefused, OnlineUnavailable
 from madoguchi.sync.hub import pki, reconciliation, roster
 from madoguchi.sync.hub import repository as hub
 from madoguchi.sync.hub.repository import HubPaths
@@ -230,6 +230,10 @@ class EnrollBody(BaseModel):
 BUDGET = Field(1.5, gt=0, le=MAX_BUDGET, strict=True, description="seconds the device waits for the answer")
 
 
+LIMIT_CONSENT = Field("", pattern=r"^[013]?$",
+                      description="the patient's answer on 限度額 information: 1 yes, 0 no, 3 同意取得困難, empty not asked")
+
+
 def _date_text(value: object) -> object:
     if not isinstance(value, str):  # pydantic would read a number as seconds since 1970
         raise ValueError("a date as YYYY-MM-DD")
@@ -246,6 +250,7 @@ class CheckByNumbers(BaseModel):
     branch: str = Field("", pattern=r"^[0-9]{0,2}$")
     birth_date: Annotated[date, BeforeValidator(_date_text)]
     budget_seconds: float = BUDGET
+    limit_consent: str = LIMIT_CONSENT
 
 
 class CheckByCard(BaseModel):
@@ -254,6 +259,7 @@ class CheckByCard(BaseModel):
     model_config = ConfigDict(extra="forbid")
     card_link: str = Field(min_length=1, max_length=128)
     budget_seconds: float = BUDGET
+    limit_consent: str = LIMIT_CONSENT
 
 
 def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], repository_url: str | None = None,
@@ -322,11 +328,12 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
     def post_check(body: CheckByNumbers | CheckByCard, device: DeviceDep) -> JSONResponse:
         try:
             if isinstance(body, CheckByCard):
-                request = CheckRequest(Method.CARD, card_link=body.card_link)
+                request = CheckRequest(Method.CARD, card_link=body.card_link, consent=Consent(limit=body.limit_consent))
             else:
                 request = CheckRequest(Method.NUMBERS, insurer_number=body.insurer_number,
                                        symbol=normalize_symbol(body.symbol), number=normalize_symbol(body.number),
-                                       branch=normalize_branch(body.branch), birth_date=body.birth_date)
+                                       branch=normalize_branch(body.branch), birth_date=body.birth_date,
+                                       consent=Consent(limit=body.limit_consent))
                 if not request.number:
                     raise InputError("number: nothing left once normalised")
         except InputError:  # over-long or malformed fields: named by the model, never echoed

@@ -100,8 +100,13 @@ def recheck_uploaded(conn: sqlite3.Connection, device_id: str, entries: list[dic
             results.append({"entry_id": entry_id, "status": "pending", "reason": NOT_KNOWN_YET})
             continue
         followup = dict(zip(("kind", "message_ja", "correction_ja"), contradiction, strict=True)) if contradiction else None
-        results.append(_store(conn, device_id, entry_id, now, {
-            "entry_id": entry_id, "status": "reconciled", "validity": int(answer.validity), "followup": followup}))
+        result: dict = {"entry_id": entry_id, "status": "reconciled", "validity": int(answer.validity),
+                        "followup": followup}
+        if request.method == Method.DECLARATION and answer.records:  # what the device's 申立 is resolved to
+            r = answer.records[0]
+            result["numbers"] = {"insurer_number": r.insurer_number, "symbol": r.symbol, "number": r.number,
+                                 "branch": r.branch}
+        results.append(_store(conn, device_id, entry_id, now, result))
     return results
 
 

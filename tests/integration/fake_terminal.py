@@ -13,6 +13,7 @@ import re
 import threading
 import time
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -137,8 +138,13 @@ class FakeTerminal(threading.Thread):
 
     def single_response(self, info: dict, reference_classification: str = "2") -> bytes:
         answer = self.answer_numbers(info)
+        records = answer.records
+        if info.get("LimitApplicationCertificateRelatedConsFlg") != "1":  # no consent: no 限度額 information
+            records = tuple(replace(r, limit_class="", limit_certificate="", limit_issued_on=None,
+                                    limit_valid_from=None, limit_valid_until=None,
+                                    consent_limit="0" if r.consent_limit else "") for r in records)
         body = [("ProcessingResultStatus", "1"), ("QualificationValidity", str(int(answer.validity))),
-                ("ResultList", [("ResultOfQualificationConfirmation", self._result(r)) for r in answer.records])]
+                ("ResultList", [("ResultOfQualificationConfirmation", self._result(r)) for r in records])]
         return self._xml(self._header(ReferenceClassification=reference_classification, SegmentOfResult="1"), body)
 
     def _batch_result(self, reception: str) -> bytes:
@@ -218,11 +224,13 @@ def _day(value) -> str:
 
 def _result(r: QualificationRecord, reference: str) -> list[tuple]:
     """A record as ResultOfQualificationConfirmation elements (optional ones left out when empty)."""
-    fields: list[tuple] = [("InsuredCardClassification", r.card_classification or "01"),
-                           ("InsurerNumber", r.insurer_number.rjust(8))]
+    fields: list[tuple] = [("InsuredCardClassification", r.card_classification or "01")]
+    if not r.is_welfare:  # 医療扶助: the fund's numbers, under PublicExpenseResultList below
+        fields.append(("InsurerNumber", r.insurer_number.rjust(8)))
     if r.symbol:
         fields.append(("InsuredCardSymbol", r.symbol))
-    fields.append(("InsuredIdentificationNumber", r.number))
+    if not r.is_welfare:
+        fields.append(("InsuredIdentificationNumber", r.number))
     if r.branch:
         fields.append(("InsuredBranchNumber", r.branch))
     fields += [("PersonalFamilyClassification", str(r.personal_family)), ("Name", r.name),
@@ -244,7 +252,8 @@ def _result(r: QualificationRecord, reference: str) -> list[tuple]:
         fields.append(("InsuredPartialContributionRatio", f"{r.copay_percent:03d}"))
     if r.preschool:
         fields.append(("PreschoolClassification", "1"))
-    fields.append(("InsurerName", r.insurer_name))
+    if not r.is_welfare:
+        fields.append(("InsurerName", r.insurer_name))
     if r.elderly_copay_percent is not None:
         elderly = [("ElderlyRecipientContributionRatio", f"{r.elderly_copay_percent:03d}")]
         if r.elderly_valid_from:
@@ -269,6 +278,10 @@ def _result(r: QualificationRecord, reference: str) -> list[tuple]:
                          + ([("SpecificDiseasesValidStartDate", _day(c.valid_from))] if c.valid_from else [])
                          + ([("SpecificDiseasesSelfPay", str(c.self_pay_yen))] if c.self_pay_yen else []))
                         for c in r.specific_disease_certificates]))
+    if r.is_welfare:
+        fields.append(("PublicExpenseResultList", [("MedicalTicketInfo", [
+            ("TicketType", "1"), ("PublicExpenseNumber", r.insurer_number), ("BeneficiaryNumber", r.number),
+            ("WelfareOfficeName", r.welfare_office or r.insurer_name)])]))
     if r.consent_medication:
         fields.append(("PharmacistsInfoConsFlg", r.consent_medication))
     if reference:

@@ -111,7 +111,7 @@ def test_a_month_of_checks_with_two_outages(tmp_path):
                 person = people[pid]
                 declared = offline and rng.random() < 0.1
                 if declared:
-                    request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=Declaration(
+                    request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True, declaration=Declaration(
                         person["name"], person["name_kana"], date.fromisoformat(person["birth_date"])))
                 else:
                     request = by_numbers(person)

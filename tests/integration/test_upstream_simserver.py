@@ -54,6 +54,14 @@ def test_checks_over_http(client, population_samples):
     assert [a.validity for a in answers] == [Validity.INVALID, Validity.NOT_FOUND]
 
 
+def test_a_welfare_answer_keeps_its_fund_over_http(client, population_samples):
+    sample = population_samples["welfare_75"]
+    (record,) = client.check(query(sample), 2.0).records
+    assert record.is_welfare and record.welfare_office and record.copay_percent is None
+    assert [(f.payer_number, f.recipient_number) for f in record.public_funds] == [
+        (sample["insurer_number"], sample["number"])]
+
+
 def test_behaviour_on_demand(client, population_samples):
     sample = population_samples["valid"]
     control(client, twin={"patient_id": sample["patient_id"], "twin_patient_id": "T1"},

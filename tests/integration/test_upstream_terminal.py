@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import strategies as st
 from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.model import DocumentKind, Validity
-from madoguchi.edge.verdict import CheckRequest, Method, Outcome, Source, decide
+from madoguchi.edge.verdict import CheckRequest, Consent, Method, Outcome, Source, decide
 from madoguchi.sim.national import NationalSystem
 from madoguchi.sync.hub.upstream.base import (
     MalformedAnswer,
@@ -56,9 +57,10 @@ def adapter(share, tmp_path, terminal):
                         clock=lambda: NOW)
 
 
-def query(sample: dict, branch: bool = True, reference: str = "") -> NumbersQuery:
+def query(sample: dict, branch: bool = True, reference: str = "", limit_consent: str = "0") -> NumbersQuery:
     return NumbersQuery(sample["insurer_number"], sample["symbol"], sample["number"],
-                        date.fromisoformat(sample["birth_date"]), sample["branch"] if branch else "", reference)
+                        date.fromisoformat(sample["birth_date"]), sample["branch"] if branch else "", reference,
+                        limit_consent)
 
 
 def quarantined(adapter: FileTerminal) -> list[dict]:
@@ -120,6 +122,26 @@ def test_elderly_and_kouki_fields(adapter, population_samples):
     assert elderly.elderly_copay_percent in (20, 30) and elderly.elderly_valid_until is not None
     kouki = adapter.check(query(population_samples["kouki"]), TIMEOUT).records[0]
     assert kouki.insurer_number.startswith("39") and kouki.symbol == ""
+
+
+@pytest.mark.parametrize("validity", [1, 6])
+def test_a_welfare_patient_through_the_terminal_pays_nothing(adapter, share, tmp_path, population_records, validity):
+    # 医療扶助: the terminal answers A1 (validity 6 for some) with the fund under
+    # PublicExpenseResultList; the hub reads it and the desk charges nothing (docs/domain.md §10).
+    record = next(r for r in population_records if r["card_classification"] == "A1" and r["validity"] == validity
+                  and r["registered_on"] <= TODAY.isoformat() and r["birth_date"] < "1950-01-01")
+    answer = adapter.check(query(record), TIMEOUT)
+    assert answer.validity == Validity(validity)
+    (r,) = answer.records
+    assert r.is_welfare and r.welfare_office == record["welfare_office"]
+    assert [(f.payer_number, f.recipient_number) for f in r.public_funds] == [(record["insurer_number"], record["number"])]
+    conn = store.open_database(tmp_path / "desk", create=True)
+    request = CheckRequest(Method.NUMBERS, DocumentKind.MEDICAL_TICKET, insurer_number=record["insurer_number"],
+                           number=record["number"], birth_date=date.fromisoformat(record["birth_date"]))
+    verdict = decide(request, store.Lookup(conn), Policy(), NOW, online_source(adapter))
+    assert (verdict.outcome, verdict.source, verdict.copay_percent) == (Outcome.OK, Source.ONLINE, None)
+    assert verdict.charge is not None and verdict.charge.percent == 0 and "医療扶助" in verdict.headline_ja
+    assert ("valid_unregistered" in [w.code for w in verdict.warnings]) == (validity == 6)
 
 
 def test_six_digit_insurer_is_padded_with_spaces(adapter, terminal, population_records):
@@ -419,10 +441,35 @@ def test_newer_result_fields_round_trip(adapter, population_records):
 
     limited = next(r for r in population_records if current(r) and r.get("limit_certificate")
                    and r.get("prescription_issue"))
-    record = adapter.check(query(limited), TIMEOUT).records[0]
+    record = adapter.check(query(limited, limit_consent="1"), TIMEOUT).records[0]
     assert (record.limit_class, record.limit_certificate) == (limited["limit_class"], limited["limit_certificate"])
     assert record.limit_valid_until == date.fromisoformat(limited["limit_valid_until"])
     assert (record.prescription_issue, record.consent_limit) == (limited["prescription_issue"], limited["consent_limit"])
     plain = next(r for r in population_records if current(r) and not r.get("prescription_issue"))
     record = adapter.check(query(plain), TIMEOUT).records[0]
     assert (record.prescription_issue, record.consent_limit, record.limit_certificate) == ("", "", "")
+
+
+def test_the_terminal_request_carries_the_patients_consent(adapter, terminal, populated, population_records):
+    """LimitApplicationCertificateRelatedConsFlg is the patient's answer, never a constant: "1"
+    only when the patient said yes; not asked, no, or 同意取得困難 send "0"; the verdict shows the
+    限度額 class only with consent and says so otherwise."""
+    _, conn = populated
+    limited = next(r for r in population_records if r["registered_on"] <= TODAY.isoformat()
+                   and r["disqualification_date"] is None and r.get("limit_class"))
+    request = CheckRequest(Method.NUMBERS, DocumentKind.ELIGIBILITY_CERTIFICATE, limited["insurer_number"],
+                           limited["symbol"], limited["number"], limited["branch"],
+                           date.fromisoformat(limited["birth_date"]))
+    flags = {}
+    for answer in ("1", "0", "3", ""):
+        verdict = decide(replace(request, consent=Consent(limit=answer)), store.Lookup(conn), Policy(), NOW,
+                         online_source(adapter))
+        flags[answer] = terminal.seen[-1]["infos"][0]["LimitApplicationCertificateRelatedConsFlg"]
+        assert verdict.source == Source.ONLINE
+        if answer == "1":
+            assert verdict.record.limit_class == limited["limit_class"]
+            assert "limit_not_shared" not in [w.code for w in verdict.warnings]
+        else:
+            assert verdict.record.limit_class == ""
+            assert any(w.ja.startswith("限度額情報：同意なし") for w in verdict.warnings)
+    assert flags == {"1": "1", "0": "0", "3": "0", "": "0"}

@@ -283,3 +283,31 @@ def test_a_card_and_a_smartphone_each_find_the_patient_through_the_hub(hub_api, 
     assert sync_once(load_device_config(device), conn).result == "ok"
     assert check(conn, source, by_card)[0].verdict.reason == "certificate_revoked"
     assert check(conn, source, by_phone)[0].verdict.outcome == Outcome.OK
+
+
+def test_the_patients_consent_reaches_the_terminals_request_file(hub_api, desk, device, population_records,
+                                                                  population_samples, tmp_path):
+    """The desk's CheckRequest carries the patient's answer; the device sends it to the hub, the
+    hub writes it into the terminal's request (LimitApplicationCertificateRelatedConsFlg)."""
+    from madoguchi.edge.verdict import Consent
+    from madoguchi.sync.hub.upstream.terminal import FileTerminal
+
+    from tests.integration.fake_terminal import FakeTerminal
+
+    share = tmp_path / "share"
+    with FakeTerminal(share, NationalSystem(population_records, clock=lambda: NOW)) as terminal:
+        server = api.ApiServer(api.create_app(hub_api.paths, lambda: FileTerminal(
+            share, tmp_path / "quarantine", "1312345678", settle=0.1, clock=lambda: NOW)),
+            hub_api.paths, "127.0.0.1", 0).start()
+        client = HubClient(dataclasses.replace(load_enrollment(device), hub_url=server.url))
+        conn, _ = desk
+        try:
+            for answer, sent in (("1", "1"), ("0", "0"), ("3", "0"), ("", "0")):
+                request = dataclasses.replace(by_numbers(population_samples["valid"]), consent=Consent(limit=answer))
+                result, _ = check(conn, client.live_source(conn), request, Policy(online_budget_seconds=5))
+                assert result.verdict.source == Source.ONLINE
+                assert terminal.seen[-1]["infos"][0]["LimitApplicationCertificateRelatedConsFlg"] == sent
+                assert result.verdict.request["consent"]["limit"] == answer
+        finally:
+            client.close()
+            server.stop()

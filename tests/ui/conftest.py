@@ -63,3 +63,38 @@ async def wait_until(pilot, condition, what: str, timeout: float = 30.0) -> None
     while not condition():
         assert loop.time() < deadline, f"not within {timeout} s: {what}"
         await pilot.pause(0.05)
+
+
+async def choose(pilot, app, select_id: str, downs: int) -> None:
+    """Pick the option `downs` below the current one of a Select, from the keyboard."""
+    app.screen.query_one(f"#{select_id}").focus()
+    await pilot.press("enter", *["down"] * downs, "enter")
+    await pilot.pause()
+
+
+async def declare(pilot, app, name: str = "mihon", kana: str = "mihon tarou", birth: str = "19800101",
+                  card: bool | None = True, form: bool = True) -> None:
+    """On the 申立 screen: the card presented (or not; None: already chosen), the declaration
+    (unless `form` is false: already typed), and the card's printed fields as staff type them
+    off the card."""
+    if card is not None:
+        await choose(pilot, app, "card", 1 if card else 2)
+    if form:
+        app.screen.query_one("#name").focus()
+        await pilot.press(*name, "tab", *kana, "tab", *birth)
+    if card is not False:
+        app.screen.query_one("#card_name").focus()
+        await pilot.press(*name, "tab", *birth)
+        await choose(pilot, app, "card_sex", 1)
+        app.screen.query_one("#card_address").focus()
+        await pilot.press(*"tokyo shinjuku 1-1")
+
+
+async def answer_consent(pilot, app, *keys: str) -> None:
+    """The patient answers the consent questions (1 yes, 2 no; or staff's F8 / F11)."""
+    from madoguchi.tui.screens.consent import ConsentScreen
+
+    await settle(pilot, app)
+    assert isinstance(app.screen, ConsentScreen), app.screen
+    await pilot.press(*keys)
+    await settle(pilot, app)

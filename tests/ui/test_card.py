@@ -6,15 +6,16 @@ import dataclasses
 import threading
 
 import pytest
-from madoguchi.edge.verdict import Method, Outcome, Source
+from madoguchi.edge.verdict import Consent, Method, Outcome, Source
 from madoguchi.sim.vcard import registered_violations
 from madoguchi.tui import messages
+from madoguchi.tui.screens.consent import ConsentScreen
 from madoguchi.tui.screens.idle import IdleScreen
 from madoguchi.tui.screens.pin import PinScreen, VisualCheckScreen
 from madoguchi.tui.screens.result import ResultScreen
 from textual.widgets import Static
 
-from tests.ui.conftest import SIZE, plain, settle, staff_notes, wait_until
+from tests.ui.conftest import SIZE, answer_consent, plain, settle, staff_notes, wait_until
 
 pytestmark = pytest.mark.asyncio
 INS_VERIFY = 0x20
@@ -40,8 +41,11 @@ async def test_card_and_pin_give_the_verdict(desk, collected):
         assert text(desk, "#pin-dots") == "＊　＊　＿　＿"
         await pilot.press("backspace", *"234")
         await settle(pilot, desk)
+        assert "限度額情報" in text(desk, "#consent-question")  # the patient's questions, after the PIN
+        await answer_consent(pilot, desk, "1", "2")
         ready = collected.of(messages.VerdictReady)[0]
         assert ready.request.method == Method.CARD
+        assert ready.request.consent == Consent(limit="1", medical="0")
         assert ready.result.verdict.outcome == Outcome.OK and ready.result.verdict.source == Source.ONLINE
         assert isinstance(desk.screen, ResultScreen)
         assert text(desk, "#verdict-band") == "〇  確認OK"
@@ -69,7 +73,7 @@ async def test_digits_typed_while_the_card_is_read_are_kept(desk, collected):
         await pilot.press(*"1234")
         assert text(desk, "#pin-dots") == "＊　＊　＊　＊"
         card_read.set()
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         ready = collected.of(messages.VerdictReady)[0]
         assert ready.result.verdict.outcome == Outcome.OK
         assert isinstance(desk.screen, ResultScreen)
@@ -94,8 +98,9 @@ async def test_wrong_pin_shows_tries_then_the_fallback_at_one_try(desk, collecte
         await settle(pilot, desk)
         assert isinstance(desk.screen, VisualCheckScreen)
         await pilot.press("f10")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "f11")  # staff: an emergency, the patient cannot answer
         ready = collected.of(messages.VerdictReady)[0]
+        assert ready.request.consent == Consent(limit="3", medical="3")
         assert ready.request.method == Method.VISUAL and ready.result.verdict.outcome == Outcome.OK
         assert [e.method for e in desk.service.today_log()] == ["visual"]  # recorded as 目視確認
 
@@ -116,7 +121,7 @@ async def test_lost_qualification_by_card_is_ng(desk, collected):
     async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
         await insert(pilot, desk, "lost")
         await pilot.press(*"1234")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "2", "2")
         assert collected.of(messages.VerdictReady)[0].result.verdict.outcome == Outcome.NG
         assert text(desk, "#verdict-band") == "✕  資格なし／無効"
 
@@ -126,7 +131,7 @@ async def test_offline_card_check_with_stale_data_needs_confirmation(desk, colle
         desk.demo.world.national.cut()
         await insert(pilot, desk, "stale")
         await pilot.press(*"1234")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "f8")
         verdict = collected.of(messages.VerdictReady)[0].result.verdict
         assert verdict.outcome == Outcome.CONFIRM and verdict.source == Source.CACHE
         assert "オフライン：" in plain(desk.screen.query_one("#verdict-details Static"))
@@ -159,7 +164,8 @@ async def test_hung_card_shows_a_timeout_then_the_fallback(desk, collected):
 
 
 async def test_hung_online_source_after_the_pin_times_out_to_the_fallback(tmp_path, collected):
-    """The PIN is right, then the online source hangs: the check's timeout, not the card's."""
+    """The PIN is right, the patient answers, then the online source hangs: the check's timeout,
+    not the card's."""
     from madoguchi.edge.config import Policy
     from madoguchi.sim.desk import demo_app
     from madoguchi.tui.app import DeskApp
@@ -178,15 +184,17 @@ async def test_hung_online_source_after_the_pin_times_out_to_the_fallback(tmp_pa
             demo.demo.cards.insert("valid")
             await settle(pilot, desk)
             await pilot.press(*"1234")
-            await wait_until(pilot, asked.is_set, "the online source asked")
+            await wait_until(pilot, lambda: isinstance(desk.screen, ConsentScreen), "the consent questions")
             assert collected.of(messages.CardHolderProven)
+            await pilot.press("1", "1")
+            await wait_until(pilot, asked.is_set, "the online source asked")
             await wait_until(pilot, lambda: "確認の応答がありません" in staff_notes(desk), "the check timeout")
-            assert "目視確認（F4）" in staff_notes(desk) and "職員" in text(desk, "#pin-message")
-            assert not desk.screen.query_one("#pin-spinner").display
-            await pilot.press(*"1234")  # the PIN is not asked for twice
+            assert "目視確認（F4）" in staff_notes(desk) and "職員" in text(desk, "#consent-question")
+            assert not desk.screen.query_one("#consent-spinner").display
+            await pilot.press(*"1234")  # nothing is sent again
             released.set()
             await settle(pilot, desk)
             assert not collected.of(messages.VerdictReady)
-            assert isinstance(desk.screen, PinScreen)
+            assert isinstance(desk.screen, ConsentScreen)
     finally:
         released.set()

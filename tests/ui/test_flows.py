@@ -14,7 +14,7 @@ from madoguchi.tui.screens.numbers import NumbersScreen, insurer_feedback
 from madoguchi.tui.screens.result import ResultScreen
 from textual.widgets import DataTable, Input, Static
 
-from tests.ui.conftest import SIZE, plain, settle, wait_until
+from tests.ui.conftest import SIZE, declare, plain, settle, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -102,7 +102,9 @@ async def test_lost_qualification_is_ng_with_next_steps(desk, collected):
         verdict = collected.of(messages.VerdictReady)[0].result.verdict
         assert verdict.outcome == Outcome.NG
         assert str(desk.screen.query_one("#verdict-band", Static).content) == "✕  資格なし／無効"
-        assert "申立書" in plain(desk.screen.query_one("#verdict-details Static"))
+        details = plain(desk.screen.query_one("#verdict-details Static"))
+        # A 資格確認書's numbers, no card: not a 申立 case (docs/domain.md §3)
+        assert "10割" in details and "療養費" in details and "申立書" not in details
 
 
 async def test_offline_stale_data_needs_confirmation_then_followup(desk, collected):
@@ -142,10 +144,17 @@ async def test_declaration_shows_provisional_copay_and_is_saved(desk, collected)
         await pilot.press("tab", *"20220401")
         await pilot.pause()
         assert "仮の負担割合：2割（未就学児）" in str(desk.screen.query_one("#provisional-copay", Static).content)
+        await pilot.press("f10")  # whether the card was presented, and its face, are still missing
+        await settle(pilot, desk)
+        assert not collected.of(messages.VerdictReady)
+        assert "カードの提示の有無" in str(desk.screen.query_one("#card-message", Static).content)
+        assert "券面の氏名" in str(desk.screen.query_one("#card_name-message", Static).content)
+        await declare(pilot, desk, birth="20220401", form=False)
         await pilot.press("f10")
         await settle(pilot, desk)
         ready = collected.of(messages.VerdictReady)[0]
         assert ready.request.declaration.name_kana == "ミホン タロウ"
+        assert ready.request.card_presented and ready.request.declaration.card_sex == 1
         assert ready.result.verdict.provisional_copay and ready.result.verdict.copay_percent == 20
         assert ready.result.outbox_id is not None  # saved for reconciliation
 

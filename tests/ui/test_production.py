@@ -18,7 +18,7 @@ from madoguchi.tui.screens.scan import ScanScreen
 from madoguchi.tui.service import DeskService
 from textual.widgets import Label, Static
 
-from tests.ui.conftest import SIZE, fixed_clock, settle, staff_notes
+from tests.ui.conftest import SIZE, declare, fixed_clock, settle, staff_notes
 from tests.ui.test_flows import person, type_numbers
 
 pytestmark = pytest.mark.asyncio
@@ -48,7 +48,9 @@ async def test_a_fresh_install_starts_and_says_there_is_no_data(tmp_path, collec
         assert isinstance(desk.screen, ResultScreen)
         assert str(desk.screen.query_one("#verdict-band", Static).content) == "？  要確認"
         # 申立 works and is kept for reconciliation.
-        await pilot.press("enter", "f5", *"mihon", "tab", *"mihon tarou", "tab", *"19800101", "f10")
+        await pilot.press("enter", "f5")
+        await declare(pilot, desk)
+        await pilot.press("f10")
         await settle(pilot, desk)
         declared = collected.of(messages.VerdictReady)[1].result
         assert declared.verdict.provisional_copay and declared.outbox_id is not None

@@ -16,7 +16,7 @@ from madoguchi.tui.screens.result import ResultScreen
 from textual import events
 from textual.widgets import DataTable, Input, Static
 
-from tests.ui.conftest import SIZE, plain, settle, wait_until
+from tests.ui.conftest import SIZE, answer_consent, plain, settle, wait_until
 from tests.ui.test_flows import person, type_numbers
 
 pytestmark = pytest.mark.asyncio
@@ -114,7 +114,7 @@ async def test_after_the_next_patient_key_the_idle_screen_asks_for_the_card_left
     async with desk.run_test(size=SIZE) as pilot:
         await insert(pilot, desk, "valid")
         await pilot.press(*"1234")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         assert isinstance(desk.screen, ResultScreen)
         await pilot.press("enter")
         assert isinstance(desk.screen, IdleScreen)
@@ -156,7 +156,7 @@ async def test_a_visual_check_verdict_says_it_was_visual(desk, collected):
         await settle(pilot, desk)
         assert isinstance(desk.screen, VisualCheckScreen)
         await pilot.press("f10")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         assert isinstance(desk.screen, ResultScreen)
         assert text(desk, "#verdict-band") == "〇  確認OK　目視確認"
         assert "目視確認（顔写真）" in plain(desk.screen.query_one("#verdict-details Static"))
@@ -200,7 +200,7 @@ async def test_the_desk_log_records_a_session(desk, tmp_path):
         async with desk.run_test(size=SIZE) as pilot:
             await insert(pilot, desk, "valid")
             await pilot.press(*"1234")
-            await settle(pilot, desk)
+            await answer_consent(pilot, desk, "1", "1")
         for handler in root.handlers:
             handler.flush()
     finally:

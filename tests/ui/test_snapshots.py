@@ -10,7 +10,7 @@ from madoguchi.sim.demo import jahis_prescription, my_number_code
 from madoguchi.tui.messages import ScanReceived
 from textual.widgets import Input
 
-from tests.ui.conftest import settle
+from tests.ui.conftest import choose, settle
 
 SIZE = (80, 24)
 
@@ -67,6 +67,21 @@ def test_result_lost(snap_compare, desk):
 
 def test_result_masked_name(snap_compare, desk):
     assert snap_compare(desk, terminal_size=SIZE, run_before=then(fill_numbers("masked_name"), ("enter",)))
+
+
+def test_result_of_a_medical_ticket_with_a_fund_rule_unset(snap_compare, desk):
+    """医療扶助 typed from a 医療券 (窓口負担なし, no ratio at 75+), and a second fund whose rule the
+    facility has not set: shown as such, never guessed."""
+    async def ticket(pilot) -> None:
+        person = pilot.app.demo.world.samples["welfare_75"]
+        await pilot.press("f2")
+        for field, value in (("birth", person["birth_date"]), ("fund1-payer", person["insurer_number"]),
+                             ("fund1-recipient", person["number"]), ("fund2-payer", "88132022"),
+                             ("fund2-recipient", "7654320")):
+            pilot.app.screen.query_one(f"#{field}", Input).value = value
+        await settle(pilot, pilot.app)
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(ticket, ("f10",)))
 
 
 def test_result_offline_stale(snap_compare, desk):
@@ -179,5 +194,25 @@ def test_result_of_a_visual_check(snap_compare, desk):
         await pilot.press("f4")
         await settle(pilot, pilot.app)
         await pilot.press("f10")
+        await settle(pilot, pilot.app)
+        await pilot.press("2", "1")  # no consent to share 限度額 information: the verdict says so
 
     assert snap_compare(desk, terminal_size=SIZE, run_before=then(visual))
+
+
+def test_consent_question_after_the_pin(snap_compare, desk):
+    async def pin(pilot) -> None:
+        pilot.app.demo.cards.insert("valid")
+        await settle(pilot, pilot.app)
+        await pilot.press(*"1234")
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(pin))
+
+
+def test_self_pay_without_card_or_certificate(snap_compare, desk):
+    async def without_card(pilot) -> None:
+        await pilot.press("f5")
+        await choose(pilot, pilot.app, "card", 2)
+        await pilot.press("f10")
+
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(without_card))

@@ -98,6 +98,10 @@ def test_demo_card_check_and_offline_fallback(start):
     pane.keys("+")  # the patient's language, one key on the pad
     pane.wait_for("Please enter your PIN (4 digits)", "Tries left: 3")
     pane.keys("1", "2", "3", "4")
+    pane.wait_for("Question 1 of 2", "1  Yes (I agree)")  # the consent questions, in the patient's language
+    pane.keys("1")
+    pane.wait_for("Question 2 of 2")
+    pane.keys("2")
     screen = pane.wait_for("確認OK：資格は有効です", "オンライン確認")
     assert "負担割合" in screen
     pane.wait_for("本日 1件")
@@ -113,6 +117,8 @@ def test_demo_card_check_and_offline_fallback(start):
     pane.keys("3")
     pane.wait_for("残り3回")
     pane.keys("1", "2", "3", "4")
+    pane.wait_for("質問 1 / 2")
+    pane.keys("F8")  # staff go on: 同意なし
     screen = pane.wait_for("要確認", "オフライン：", "次に")
     assert "現在の資格は未確認" in screen
     # A JAHIS prescription from the demo's scanner key, shown for confirmation.

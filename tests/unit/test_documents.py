@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import pytest
 from madoguchi.edge import store
 from madoguchi.edge.config import Policy
+from madoguchi.edge.funds import PublicFund
 from madoguchi.edge.model import DocumentKind, Validity, grace_until, judge_document
 from madoguchi.edge.qr.codes import check_request, classify
 from madoguchi.edge.qr.jahis import build_jahis
@@ -140,12 +141,12 @@ def test_the_verdict_echoes_the_request_it_checked(populated, population_samples
     request = CheckRequest(Method.NUMBERS, DocumentKind.ELIGIBILITY_CERTIFICATE, insurer_number=sample["insurer_number"],
                            symbol=sample["symbol"], number=sample["number"], branch=sample["branch"],
                            birth_date=date.fromisoformat(sample["birth_date"]), card_link="secret-hash",
-                           public_funds=(("12131015", "1234566"),), printed_valid_until=TODAY + timedelta(days=30))
+                           public_funds=(PublicFund("12131015", "1234566"),), printed_valid_until=TODAY + timedelta(days=30))
     echoed = decide(request, store.Lookup(conn), POLICY, NOW).to_json()["request"]
     assert echoed["method"] == "numbers" and echoed["document"] == "eligibility_certificate"
     assert (echoed["insurer_number"], echoed["symbol"], echoed["number"], echoed["branch"], echoed["birth_date"]) == (
         sample["insurer_number"], sample["symbol"], sample["number"], sample["branch"], sample["birth_date"])
-    assert echoed["public_funds"] == [{"payer_number": "12131015", "recipient_number": "1234566"}]
+    assert [(f["payer_number"], f["recipient_number"]) for f in echoed["public_funds"]] == [("12131015", "1234566")]
     assert echoed["card"] is True and "secret-hash" not in str(echoed)  # the link's presence, never its value
 
 

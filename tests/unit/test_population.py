@@ -1,6 +1,7 @@
 from datetime import date
 from itertools import islice
 
+from madoguchi.edge.funds import number_problem
 from madoguchi.edge.model import IncomeClass, copay_by_age
 from madoguchi.edge.numbers import parse_insurer_number
 from madoguchi.sim import population
@@ -18,7 +19,14 @@ def test_same_seed_same_population_other_seed_other_population(population_record
 def test_every_insurer_number_is_valid_and_records_are_consistent(population_records):
     people = {r["person_id"] for r in population_records}
     assert len(people) == 1000
+    welfare = [rec for rec in population_records if rec["card_classification"] == "A1"]
+    assert welfare, "医療扶助 people"
+    for rec in welfare:  # no insurance: the fund's numbers, no ratio
+        assert number_problem(rec["insurer_number"], 8) is None and number_problem(rec["number"], 7) is None
+        assert rec["insurer_number"].startswith("12") and rec["copay_percent"] is None and rec["welfare_office"]
     for rec in population_records:
+        if rec in welfare:
+            continue
         number = parse_insurer_number(rec["insurer_number"])
         if number.is_kouki:
             assert rec["symbol"] == "" and rec["branch"] == ""

@@ -6,14 +6,16 @@ import json
 import logging
 import random
 import re
+import unicodedata
 from dataclasses import replace
 from datetime import date
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from madoguchi.edge.model import DocumentKind
 from madoguchi.edge.qr import CodeSettings, ScanError, ScanKind, ScanSource, check_request, classify
+from madoguchi.edge.qr.jahis import PublicFund as JahisFund
 from madoguchi.edge.qr.jahis import build_jahis
 from madoguchi.edge.qr.mynumber import contains_my_number, is_my_number, is_my_number_code, my_number_check_digit
 from madoguchi.edge.verdict import Method
@@ -217,12 +219,14 @@ COPY_FIELD = st.one_of(st.sampled_from(["01130012", "138016", "19800401", "35504
 
 @settings(max_examples=400, **FUZZ)
 @given(st.lists(COPY_FIELD, min_size=1, max_size=8), st.sampled_from([",", "，", "、"]))
+@example(["00000０", "19800401"], ",")
 def test_fuzz_copy_shaped_text(caplog, values, comma):
     caplog.set_level(logging.DEBUG)
     result = classify(comma.join(values).encode("utf-8"), today=TODAY)
     _assert_no_leak(result, caplog, "no-number")
     if result.kind == ScanKind.E_PRESCRIPTION_COPY:
-        assert result.prescription.insurer_number == values[0]
+        # a copy typed with full-width digits reads as the digits (NFKC)
+        assert result.prescription.insurer_number == unicodedata.normalize("NFKC", values[0])
         assert result.prescription.birth_date or result.prescription.birth_year_month
 
 
@@ -230,3 +234,21 @@ def test_the_portal_link_message_says_printed_or_shown_and_asks_plainly():
     result = classify("https://myna.go.jp/", ScanSource.SERIAL, CodeSettings(), TODAY)
     assert result.kind == ScanKind.PORTAL_LINK
     assert "画面に表示された番号" in result.message_ja and "いただいて" not in result.message_ja
+
+
+def test_a_prescriptions_funds_reach_the_check_request():
+    # records 27-30 (docs/domain.md §7): a fund with a wrong check digit is kept, to be shown as unusable
+    data = replace(prescription_from_person(SAMPLE_PERSON), public_funds=(
+        JahisFund(27, "54132014", "7654320"), JahisFund(28, "88132015", "1234567")))
+    request = check_request(classify(build_jahis(data)))
+    assert [(f.payer_number, f.recipient_number, f.source) for f in request.public_funds] == [
+        ("54132014", "7654320", "qr"), ("88132015", "1234567", "qr")]
+    assert request.public_funds[0].problem is None and "検証番号" in request.public_funds[1].problem
+
+
+def test_a_welfare_prescription_without_insurance_is_looked_up_by_its_fund():
+    data = replace(prescription_from_person(SAMPLE_PERSON), insurance_kind="", insurer_number="", symbol="",
+                   number="", branch="", public_funds=(JahisFund(27, "12131017", "1234566"),))
+    request = check_request(classify(build_jahis(data)))
+    assert (request.method, request.insurer_number, request.number) == (Method.QR, "12131017", "1234566")
+    assert request.public_funds[0].is_welfare

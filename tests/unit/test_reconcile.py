@@ -50,9 +50,9 @@ def test_declaration_is_resolved_once_the_numbers_are_known(populated, populatio
     _, conn = populated
     sample = population_samples["elderly_70_74"]
     declaration = Declaration(sample["name"], sample["name_kana"], date.fromisoformat(sample["birth_date"]))
-    run_check(conn, CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=declaration), POLICY,
+    run_check(conn, CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True, declaration=declaration), POLICY,
               clock=lambda: NOW)
-    unknown = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION,
+    unknown = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True,
                            declaration=Declaration("不明　太郎", "フメイ　タロウ", date(1980, 1, 1)))
     run_check(conn, unknown, POLICY, clock=lambda: NOW)
     national = NationalSystem(population_records, clock=lambda: NOW)
@@ -73,3 +73,17 @@ def test_offline_refusal_of_an_insured_patient_asks_for_a_refund(populated, popu
     created = reconcile_through_hub(conn, NationalSystem(truth, clock=lambda: NOW), tmp_path / "hub", population_records)
     assert [f.kind for f in created] == ["valid_after_all"] and "返金" in created[0].correction_ja
     assert store.verify_audit(conn)[1] == []
+
+
+def test_a_welfare_patient_checked_offline_is_reconciled_without_a_ratio(populated, population_records,
+                                                                          population_samples, tmp_path):
+    # 医療扶助 checked from the cache: the re-check online agrees, and no ratio is ever compared
+    _, conn = populated
+    sample = population_samples["welfare_75"]
+    request = CheckRequest(Method.NUMBERS, DocumentKind.MEDICAL_TICKET, insurer_number=sample["insurer_number"],
+                           number=sample["number"], birth_date=date.fromisoformat(sample["birth_date"]))
+    result = run_check(conn, request, POLICY, clock=lambda: NOW)
+    assert result.verdict.outcome.value == "ok" and result.verdict.copay_percent is None and result.outbox_id
+    national = NationalSystem(population_records, clock=lambda: NOW)
+    assert reconcile_through_hub(conn, national, tmp_path / "hub", population_records) == []
+    assert conn.execute("SELECT count(*) FROM outbox WHERE reconciled_at IS NULL").fetchone()[0] == 0

@@ -140,7 +140,7 @@ def test_a_declaration_is_resolved_through_the_roster_and_an_unknown_one_waits(
     known = Declaration(sample["name"], sample["name_kana"], date.fromisoformat(sample["birth_date"]))
     unknown = Declaration("不明　太郎", "フメイ　タロウ", date(1980, 1, 1))
     for declaration in (known, unknown):
-        run_check(conn, CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=declaration),
+        run_check(conn, CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True, declaration=declaration),
                   POLICY, clock=lambda: NOW)
     hub = Hub(hub_conn, SimulatedUpstream(NationalSystem(population_records, clock=lambda: NOW)))
     outcome = upload_outbox(conn, hub.post_json, clock=lambda: NOW)

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 from madoguchi.edge import store
 from madoguchi.edge.config import Policy
+from madoguchi.edge.funds import PublicFund
 from madoguchi.edge.model import DocumentKind, QualificationRecord, SpecificDiseaseCertificate
 from madoguchi.edge.verdict import CheckRequest, Method, Outcome, decide
 
@@ -124,7 +125,9 @@ def full_record() -> QualificationRecord:
         specific_disease_certificates=(SpecificDiseaseCertificate("人工透析を要する慢性腎不全", date(2026, 4, 1),
                                                                   date(2026, 4, 1), None, 10000),),
         consent_limit="1", consent_specific_diseases="0", consent_checkups="1", consent_medication="3",
-        consent_diagnosis="1", consent_operation="2")
+        consent_diagnosis="1", consent_operation="2",
+        public_funds=(PublicFund("12131015", "1234566", self_pay_yen=0, source="terminal"),),
+        welfare_office="北区福祉事務所")
 
 
 def test_every_field_of_a_record_is_kept_in_the_store(tmp_path):
@@ -146,7 +149,7 @@ def test_details_of_a_newer_release_are_kept_and_ignored(tmp_path):
     """A field this release does not know (a newer hub's) neither refuses the row nor breaks the read."""
     conn = store.open_database(tmp_path, create=True)
     row = list(store.record_row(full_record().to_json()))
-    row[-1] = json.dumps({**json.loads(row[-1]), "welfare_office": "北区福祉事務所"}, ensure_ascii=False)
+    row[-1] = json.dumps({**json.loads(row[-1]), "a_later_field": {"anything": [1, "x"]}}, ensure_ascii=False)
     assert store.row_problems(row) == []
     with store.transaction(conn):
         store.upsert_records(conn, [row])
@@ -170,6 +173,10 @@ def test_details_of_a_newer_release_are_kept_and_ignored(tmp_path):
      "details: specific_disease_certificates: a number that is not an integer"),
     ('{"specific_disease_certificates": [{"disease": "' + "x" * 201 + '"}]}',
      "details: specific_disease_certificates: too long"),
+    ('{"public_funds": [{"recipient_number": "1234566"}]}', "details: public_funds: not a list of the expected shape"),
+    ('{"public_funds": [{"payer_number": "12131015", "self_pay_yen": 0.5}]}',
+     "details: public_funds: a number that is not an integer"),
+    ('{"welfare_office": ["北区"]}', "details: welfare_office: not text"),
     ('{"x": "' + "x" * 8000 + '"}', "details: too long"),
     (None, "details: missing"),
 ])

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime, timezone
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from madoguchi.edge.model import Validity
+from madoguchi.edge.model import QualificationRecord, Validity
 from madoguchi.sync.hub.upstream import oqs_xml
 from madoguchi.sync.hub.upstream.base import MalformedAnswer, NumbersQuery, UpstreamError
 from madoguchi.sync.hub.upstream.oqs_xml import HostileFile, TerminalRefused
@@ -103,15 +104,92 @@ def test_address_is_read():
     assert record.address == "東京都練馬区1丁目" and not record.nondisclosure
 
 
-@pytest.mark.parametrize("code", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("code", [1, 2, 3, 4, 5, 6])
 def test_every_validity_code(code):
     assert oqs_xml.parse_answer(answer_bytes(code), NOW).validity == Validity(code)
 
 
-@pytest.mark.parametrize("code", ["0", "6", "x"])
+@pytest.mark.parametrize("code", ["0", "7", "x"])
 def test_unknown_validity_is_malformed(code):
     with pytest.raises(MalformedAnswer, match="QualificationValidity"):
         oqs_xml.parse_answer(ANSWER.replace("{validity}", code).encode("cp932"), NOW)
+
+
+# 医療扶助, written by hand from docs/domain.md §10 (OQSDrug2's and myclinic-ts's element names):
+# no insurer numbers, the fund's under PublicExpenseResultList / MedicalTicketInfo.
+WELFARE = """<?xml version="1.0" encoding="Shift_JIS" standalone="no"?>
+<XmlMsg>
+ <MessageHeader>
+  <ProcessExecutionTime>20261116093000</ProcessExecutionTime>
+  <ReferenceClassification>1</ReferenceClassification>
+  <SegmentOfResult>1</SegmentOfResult>
+ </MessageHeader>
+ <MessageBody>
+  <ProcessingResultStatus>1</ProcessingResultStatus>
+  <QualificationValidity>{validity}</QualificationValidity>
+  <ResultList>
+   {insurance}
+   <ResultOfQualificationConfirmation>
+    <InsuredCardClassification>A1</InsuredCardClassification>
+    <Name>山田　一郎</Name>
+    <NameKana>ヤマダ　イチロウ</NameKana>
+    <Sex1>1</Sex1>
+    <Birthdate>19500105</Birthdate>
+    <PublicExpenseResultList>
+     <MedicalTicketInfo>
+      <TicketType>1</TicketType>
+      <MedicalTicketValidDate>20261101</MedicalTicketValidDate>
+      <MedicalTicketExpirationDate>20261130</MedicalTicketExpirationDate>
+      <PublicExpenseNumber>12131017</PublicExpenseNumber>
+      <BeneficiaryNumber>1234566</BeneficiaryNumber>
+      <WelfareOfficeName>新宿区福祉事務所</WelfareOfficeName>
+      {self_pay}
+     </MedicalTicketInfo>
+    </PublicExpenseResultList>
+   </ResultOfQualificationConfirmation>
+  </ResultList>
+ </MessageBody>
+</XmlMsg>
+"""
+
+
+def welfare_answer(validity: int = 6, insurance: str = "", self_pay: str = ""):
+    text = WELFARE.format(validity=validity, insurance=insurance, self_pay=self_pay)
+    return oqs_xml.parse_answer(text.encode("cp932"), NOW)
+
+
+@pytest.mark.parametrize("validity", [1, 6])
+def test_a_welfare_answer_is_read_not_refused(validity):
+    answer = welfare_answer(validity)
+    assert answer.validity == Validity(validity) and answer.validity.is_valid
+    (r,) = answer.records
+    assert r.is_welfare and r.card_classification == "A1" and r.validity == Validity(validity)
+    assert (r.insurer_number, r.number, r.welfare_office, r.insurer_name) == (
+        "12131017", "1234566", "新宿区福祉事務所", "新宿区福祉事務所")
+    assert [(f.payer_number, f.recipient_number, f.source) for f in r.public_funds] == [
+        ("12131017", "1234566", "terminal")]
+    # a 76-year-old on welfare has no insurance ratio, whatever the age says
+    assert r.copay_percent_on(date(2026, 11, 16)) is None and r.validity_on(date(2026, 11, 16)) == Validity(validity)
+    assert QualificationRecord.from_json(json.loads(json.dumps(r.to_json()))) == r
+
+
+def test_a_welfare_tickets_self_pay_is_read():
+    (r,) = welfare_answer(1, self_pay="<SelfPayAmount>3000</SelfPayAmount>").records
+    assert r.public_funds[0].self_pay_yen == 3000
+
+
+def test_insurance_and_welfare_together_put_the_fund_on_the_insurance_record():
+    insurance = ANSWER.split("<ResultList>")[1].split("</ResultList>")[0]
+    answer = welfare_answer(1, insurance=insurance)
+    first, second = answer.records
+    assert not first.is_welfare and first.insurer_number == "138016" and second.is_welfare
+    assert [f.payer_number for f in first.public_funds] == ["12131017"]
+
+
+def test_a_welfare_number_that_is_not_digits_is_malformed():
+    with pytest.raises(MalformedAnswer, match="BeneficiaryNumber"):
+        oqs_xml.parse_answer(WELFARE.format(validity=1, insurance="", self_pay="").replace(
+            "1234566", "12345").encode("cp932"), NOW)
 
 
 def test_loss_is_mapped():

@@ -6,7 +6,8 @@ from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.desk import run_check
 from madoguchi.edge.model import DocumentKind, IncomeClass, Validity
-from madoguchi.edge.verdict import CheckRequest, Declaration, Method, Outcome, Source, decide
+from madoguchi.edge.numbers import InputError
+from madoguchi.edge.verdict import CheckRequest, Consent, Declaration, Method, Outcome, Source, decide
 from madoguchi.sim.national import NationalSystem
 
 from tests.conftest import NOW, TODAY
@@ -108,7 +109,7 @@ def test_notice_without_the_card_is_refused_before_any_lookup(populated, populat
 ])
 def test_declaration_gets_the_provisional_copay(populated, birth, income, copay):
     _, conn = populated
-    request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION,
+    request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True,
                            declaration=Declaration("申立　太郎", "モウシタテ　タロウ", birth, income_class=income))
     v = decide(request, store.Lookup(conn), POLICY, NOW)
     assert v.outcome == Outcome.CONFIRM and v.source == Source.DECLARATION
@@ -179,9 +180,57 @@ def test_a_declaration_is_bounded_like_the_desk_inputs():
 
 def test_next_steps_name_what_recovers(populated, population_samples):
     _, conn = populated
-    request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION,
+    request = CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True,
                            declaration=Declaration("申立　太郎", "モウシタテ　タロウ", date(1970, 1, 1)))
     steps = decide(request, store.Lookup(conn), POLICY, NOW).next_steps_ja
     assert any("ネットワークの回復後に資格を照会" in step for step in steps)
     miss = decide(by_numbers(population_samples["not_found"]), store.Lookup(conn), POLICY, NOW).next_steps_ja
     assert not any("、回復後" in step for step in miss)
+
+
+def test_the_declaration_is_only_for_a_patient_who_presented_the_card(populated):
+    _, conn = populated
+    declared = Declaration("申立　太郎", "モウシタテ　タロウ", date(1980, 1, 1))
+    for request in (CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=declared),
+                    CheckRequest(Method.SELF_PAY, DocumentKind.NONE)):
+        v = decide(request, store.Lookup(conn), POLICY, NOW)
+        assert (v.reason, v.copay_percent, v.source, v.provisional_copay) == ("self_pay", 100, Source.NONE, False)
+        assert any("療養費" in step for step in v.next_steps_ja)
+        assert not any("申立書" in step for step in v.next_steps_ja)
+        assert run_check(conn, request, POLICY, clock=lambda: NOW).outbox_id is None
+
+
+def test_next_steps_follow_what_the_patient_presented(populated, population_samples):
+    _, conn = populated
+    lost = population_samples["lost"]
+    by_certificate = decide(by_numbers(lost), store.Lookup(conn), POLICY, NOW)
+    with_card = decide(by_numbers(lost, document=DocumentKind.NOTICE, card_presented=True), store.Lookup(conn),
+                       POLICY, NOW)
+    by_card = decide(CheckRequest(Method.CARD, card_link="not-linked"), store.Lookup(conn), POLICY, NOW)
+    assert by_certificate.reason == with_card.reason == "invalid" and by_card.reason == "cache_miss"
+    assert "10割" in by_certificate.next_steps_ja[-1] and "申立書" not in "".join(by_certificate.next_steps_ja)
+    for card_holder in (with_card, by_card):
+        steps = "".join(card_holder.next_steps_ja)
+        assert "カードと一緒に" in steps and "申立書" in steps and "10割" not in steps
+        assert steps.index("マイナポータル") < steps.index("申立書")  # the screen or お知らせ first, then the 申立
+
+
+@pytest.mark.parametrize("answer, shown, says", [
+    ("1", True, None), ("0", False, "限度額情報：同意なし（"), ("3", False, "限度額情報：同意なし（同意取得困難）")])
+def test_the_limit_class_is_shown_only_with_consent(populated, population_records, answer, shown, says):
+    _, conn = populated
+    r = next(r for r in population_records if r["limit_class"] and r["disqualification_date"] is None
+             and r["registered_on"] <= TODAY.isoformat())
+    request = replace(by_numbers(r), consent=Consent(limit=answer))
+    v = decide(request, store.Lookup(conn), POLICY, NOW)  # the cache holds the class
+    assert (v.record.limit_class == r["limit_class"]) is shown and (v.record.limit_class == "") is not shown
+    warnings = [w.ja for w in v.warnings if w.code == "limit_not_shared"]
+    assert warnings == ([] if says is None else [warnings[0]]) and (says is None or warnings[0].startswith(says))
+    assert v.request["consent"] == {"limit": answer, "medical": ""}
+
+
+def test_a_consent_answer_is_one_of_the_terminals_values():
+    with pytest.raises(InputError):
+        Consent(limit="2")
+    assert (Consent("1").limit_flag, Consent("0").limit_flag, Consent("3").limit_flag, Consent().limit_flag) == (
+        "1", "0", "0", "0")

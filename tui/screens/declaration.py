@@ -1,4 +1,7 @@
-"""申立: the 被保険者資格申立書 when no document can be checked; the copay is provisional."""
+"""申立: the 被保険者資格申立書, for a patient who presented the マイナンバーカード when the card
+check failed or could not run; the copay is provisional. Staff type the card's printed (券面)
+name, birth date, sex and address off the card. A patient without the card (and without a valid
+資格確認書) is not a 申立 case: the same screen records the 10割 path (docs/domain.md section 3)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
-FIELDS = ("name", "kana", "birth", "address", "insurer", "workplace", "phone")
+FIELDS = ("name", "kana", "birth", "address", "insurer", "workplace", "phone", "card_name", "card_birth",
+          "card_address")
+CARD_CHOICES = [("選んでください", ""), ("あり：カードを提示（申立）", "yes"),
+                ("なし：カードも有効な資格確認書もない（10割）", "no")]
+SEX_CHOICES = [("選んでください", 0), ("男", 1), ("女", 2)]
+WITHOUT_CARD_JA = ("カードがない方は申立の対象外です。有効な資格確認書もなければ10割負担です（F10で記録）。"
+                   "領収書を保管し、保険者に療養費を請求できることをお伝えください")
 INCOME_CHOICES = [("不明（一般として計算）", ""), ("一般・低所得", IncomeClass.GENERAL.value),
                   ("一定以上（75歳以上）", IncomeClass.CERTAIN.value), ("現役並み", IncomeClass.ACTIVE.value)]
 
@@ -44,6 +53,10 @@ class DeclarationScreen(DeskScreen):
         with VerticalScroll(id="form"):
             yield Static("被保険者資格申立書（F10 で保存）：漢字は入力できません。氏名・フリガナはローマ字で"
                          "（フリガナはカナに変わります）", classes="form-title")
+            with Horizontal(classes="field"):
+                yield Label("カード提示", classes="field-label")
+                yield Select(CARD_CHOICES, id="card", value="", allow_blank=False, compact=True)
+            yield Static("", id="card-message", classes="field-message")
             yield Field("氏名", "name", max_length=MAX_LENGTH["name"], placeholder="ローマ字可 Sato Hanako")
             yield Field("フリガナ", "kana", max_length=MAX_LENGTH["name_kana"], placeholder="ローマ字可 satou hanako")
             yield Field("生年月日", "birth", max_length=MAX_LENGTH["birth_date"], placeholder="19750102 / S50.1.2")
@@ -54,6 +67,14 @@ class DeclarationScreen(DeskScreen):
             with Horizontal(classes="field"):
                 yield Label("所得区分", classes="field-label")
                 yield Select(INCOME_CHOICES, id="income", value="", allow_blank=False, compact=True)
+            yield Static("カードの券面（職員が券面を見て入力。ICチップは読みません）", classes="form-title")
+            yield Field("券面氏名", "card_name", max_length=MAX_LENGTH["name"], placeholder="ローマ字可")
+            yield Field("券面生年月日", "card_birth", max_length=MAX_LENGTH["birth_date"], placeholder="19750102")
+            with Horizontal(classes="field"):
+                yield Label("券面性別", classes="field-label")
+                yield Select(SEX_CHOICES, id="card_sex", value=0, allow_blank=False, compact=True)
+            yield Static("", id="card_sex-message", classes="field-message")
+            yield Field("券面住所", "card_address", max_length=MAX_LENGTH["address"])
             yield Static("", id="provisional-copay")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -62,6 +83,8 @@ class DeclarationScreen(DeskScreen):
         return True
 
     def on_mount(self) -> None:
+        if self.app.card_in_reader:  # F5 after a failed card check: the card is still in the reader
+            self.query_one("#card", Select).value = "yes"
         self.query_one("#name", Input).focus()
 
     def _today(self) -> date:
@@ -81,10 +104,17 @@ class DeclarationScreen(DeskScreen):
         self.show_copay()
 
     def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "card":
+            self.query_one("#card-message", Static).update(WITHOUT_CARD_JA if event.value == "no" else "")
+        elif event.select.id == "card_sex":
+            self.query_one("#card_sex-message", Static).update("")
         self.show_copay()
 
     def show_copay(self) -> None:
         label = self.query_one("#provisional-copay", Static)
+        if self.query_one("#card", Select).value == "no":
+            label.update("負担割合：10割（申立の対象外）")
+            return
         today = self._today()
         try:
             birth = parse_birth_date(self.query_one("#birth", Input).value, today)
@@ -103,10 +133,20 @@ class DeclarationScreen(DeskScreen):
 
     def action_sample(self) -> None:
         for name, value in self.app.demo.sample_declaration().items():
-            self.query_one(f"#{name}", Input).value = value
+            if name == "card":
+                self.query_one("#card", Select).value = value
+            elif name == "card_sex":
+                self.query_one("#card_sex", Select).value = int(value)
+            else:
+                self.query_one(f"#{name}", Input).value = value
 
     def action_submit(self) -> None:
+        card = self.query_one("#card", Select)
+        if card.value == "no":
+            self.app.start_check(CheckRequest(Method.SELF_PAY, DocumentKind.NONE))
+            return
         values = {f: self.query_one(f"#{f}", Input).value.strip() for f in FIELDS}
+        today = self._today()
         errors: dict[str, str] = {}
         if not values["name"]:
             errors["name"] = "氏名を入力してください"
@@ -115,20 +155,38 @@ class DeclarationScreen(DeskScreen):
             errors["kana"] = "フリガナを入力してください"
         elif not is_kana(kana):
             errors["kana"] = KANA_ERROR_JA
-        birth = None
-        try:
-            birth = parse_birth_date(values["birth"], self._today())
-        except InputError as exc:
-            errors["birth"] = japanese_message(exc, "生年月日が正しくありません")
+        birth, card_birth = (self._birth(values, name, errors, today) for name in ("birth", "card_birth"))
+        if not values["card_name"]:
+            errors["card_name"] = "券面の氏名を入力してください"
+        if not values["card_address"]:
+            errors["card_address"] = "券面の住所を入力してください"
         for name in FIELDS:
             if name in errors:
                 self.query_one(f"#row-{name}", Field).tell(errors[name])
-        if errors or birth is None:
-            self.query_one(f"#{next(f for f in FIELDS if f in errors)}", Input).focus()
+        sex = self.query_one("#card_sex", Select)
+        missing = [] if card.value == "yes" else [(card, "#card-message", "カードの提示の有無を選んでください")]
+        if not sex.value:
+            missing.append((sex, "#card_sex-message", "券面の性別を選んでください"))
+        for _, label, message in missing:
+            self.query_one(label, Static).update(message)
+        if missing or errors or birth is None or card_birth is None:
+            # the first field typed wrong, else the first choice not made
+            first = next((f for f in FIELDS if f in errors), None)
+            (self.query_one(f"#{first}") if first else missing[0][0]).focus()
             return
         declaration = Declaration(
             name=values["name"], name_kana=kana, birth_date=birth, address=values["address"],
             insurer=values["insurer"], workplace=values["workplace"], phone=values["phone"],
-            income_class=self.income(),
+            income_class=self.income(), card_name=values["card_name"], card_birth_date=card_birth,
+            card_sex=int(sex.value), card_address=values["card_address"],
         )
-        self.app.start_check(CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, declaration=declaration))
+        self.app.start_check(CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True,
+                                          declaration=declaration))
+
+    @staticmethod
+    def _birth(values: dict[str, str], name: str, errors: dict[str, str], today: date) -> date | None:
+        try:
+            return parse_birth_date(values[name], today)
+        except InputError as exc:
+            errors[name] = japanese_message(exc, "生年月日が正しくありません")
+            return None

@@ -22,7 +22,8 @@ class DemoMenuScreen(ModalScreen):
     def compose(self) -> ComposeResult:
         with Vertical(id="demo-menu"):
             yield Static("デモ操作（数字キーかEnterで選択、Escで閉じる）", classes="form-title")
-            yield OptionList(*[Option(f"{n % 10}  {label}", id=action_id)
+            # ten digit keys: an eleventh action is chosen with the arrows and Enter
+            yield OptionList(*[Option(f"{n % 10 if n <= 10 else ' '}  {label}", id=action_id)
                                for n, (action_id, label, _) in enumerate(self.demo.actions, 1)])
 
     def on_mount(self) -> None:

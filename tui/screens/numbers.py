@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import date
 
+from madoguchi.edge.funds import (
+    PublicFund,
+)
 from madoguchi.edge.model import DOCUMENT_RULES, DocumentKind
 from madoguchi.edge.numbers import (
     MAX_LENGTH,
@@ -17,13 +20,14 @@ from madoguchi.edge.numbers import (
 from madoguchi.edge.verdict import CheckRequest, Method
 from madoguchi.tui.screens.base import DeskScreen
 from madoguchi.tui.widgets.field import Field, japanese_message
+from madoguchi.tui.widgets.fund_rows import FundRows
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 DOCUMENTS = (DocumentKind.ELIGIBILITY_CERTIFICATE, DocumentKind.NOTICE, DocumentKind.PORTAL,
-             DocumentKind.LEGACY_CARD)
+             DocumentKind.LEGACY_CARD, DocumentKind.MEDICAL_TICKET)
 FIELDS = ("insurer", "symbol", "number", "branch", "birth", "valid_until")
 
 
@@ -75,6 +79,7 @@ class NumbersScreen(DeskScreen):
             yield Field("枝番", "branch", max_length=MAX_LENGTH["branch"], placeholder="2桁")
             yield Field("生年月日", "birth", max_length=MAX_LENGTH["birth_date"], placeholder="19750102 / S50.1.2")
             yield Field("有効期限", "valid_until", max_length=MAX_LENGTH["birth_date"], placeholder="印字があれば")
+            yield FundRows(id="funds")  # 公費: 受給者証 or 医療券
             with Horizontal(classes="field"):
                 yield Label("書類", classes="field-label")
                 yield Select([(DOCUMENT_RULES[k].label_ja, k) for k in DOCUMENTS], id="document",
@@ -132,6 +137,11 @@ class NumbersScreen(DeskScreen):
         """The request, or the errors by field."""
         v = self.values()
         errors: dict[str, str] = {}
+        funds = self.query_one(FundRows).funds(errors)
+        document = self.query_one("#document", Select).value
+        welfare = next((f for f in funds if f.is_welfare), None)
+        if not (v["insurer"].strip() or v["number"].strip()) and (welfare or document == DocumentKind.MEDICAL_TICKET):
+            return self.ticket_request(v, funds, welfare, errors)
         insurer = None
         try:
             insurer = parse_insurer_number(v["insurer"])
@@ -162,20 +172,42 @@ class NumbersScreen(DeskScreen):
                 errors["valid_until"] = japanese_message(exc, "有効期限が正しくありません")
         if errors or insurer is None or birth is None:
             return None, errors
-        document = self.query_one("#document", Select).value
         return CheckRequest(
             Method.NUMBERS, document, insurer_number=insurer.digits, symbol=symbol, number=number,
             branch=branch, birth_date=birth, printed_valid_until=valid_until,
-            card_presented=self.query_one("#card-presented", Checkbox).value,
+            card_presented=self.query_one("#card-presented", Checkbox).value, public_funds=funds,
         ), errors
+
+    def ticket_request(self, v: dict[str, str], funds: tuple[PublicFund, ...], welfare: PublicFund | None,
+                       errors: dict[str, str]) -> tuple[CheckRequest | None, dict[str, str]]:
+        """医療券 (医療扶助): no insurance numbers; its 公費負担者番号 and 受給者番号 find the patient."""
+        if welfare is None or not welfare.recipient_number:
+            errors.setdefault("fund1", "医療券の公費負担者番号（12で始まる8桁）と受給者番号を入力してください")
+        birth = valid_until = None
+        try:
+            birth = parse_birth_date(v["birth"], self._today())
+        except InputError as exc:
+            errors["birth"] = japanese_message(exc, "生年月日が正しくありません")
+        if v["valid_until"].strip():
+            try:
+                valid_until = parse_birth_date(v["valid_until"], date.max)
+            except InputError as exc:
+                errors["valid_until"] = japanese_message(exc, "有効期限が正しくありません")
+        if errors or welfare is None or birth is None:
+            return None, errors
+        return CheckRequest(Method.NUMBERS, DocumentKind.MEDICAL_TICKET, insurer_number=welfare.payer_number,
+                            number=welfare.recipient_number, birth_date=birth, printed_valid_until=valid_until,
+                            public_funds=funds), errors
 
     def action_submit(self) -> None:
         request, errors = self.build_request()
         for name in FIELDS:
             if name in errors:
                 self.query_one(f"#row-{name}", Field).tell(errors[name])
+        bad_fund = self.query_one(FundRows).show_errors(errors)
         if request is None:
-            self.query_one(f"#{next(f for f in FIELDS if f in errors)}", Input).focus()
+            first = next((f for f in FIELDS if f in errors), None) or bad_fund
+            self.query_one(f"#{first}", Input).focus()
             return
         if self.needs_card() and not request.card_presented:
             self.tell_card("カードを確認してチェックしてください（なければ申立 F5）")

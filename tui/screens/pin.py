@@ -20,7 +20,8 @@ from textual.widgets import Digits, LoadingIndicator, Static
 from textual.worker import get_current_worker
 
 PIN_LENGTH = 4
-FALLBACK_JA = "目視確認（F4）か、資格確認書などの書類（F3）で受け付けてください"
+FALLBACK_JA = ("目視確認（F4）か、マイナポータル画面・お知らせをカードと一緒に（F3）。"
+               "どちらもなければ取消（Esc）のあと申立（F5）で受け付けてください")
 NO_DATA_JA = ("手元のデータがまだありません（同期待ち）。カードでは確認できないため、"
               "書類（F3）か、取消（Esc）のあと申立（F5）で受け付けてください")
 NO_DATA = "NoData"  # CardProblem kind: the card was read, but nothing to check it against yet
@@ -141,16 +142,13 @@ class PinScreen(DeskScreen):
         self._tell_staff(f"カードが応答しません。カードを置き直すか、{FALLBACK_JA}")
 
     def on_card_holder_proven(self, message: messages.CardHolderProven) -> None:
-        """From now on a hang is the check's (a hub that does not answer), not the card's."""
-        self._watchdog.stop()
-        self._watchdog = self.set_timer(self.app.check_timeout(), self._check_timed_out)
+        """The card is done with: the patient answers the consent questions, then the check runs
+        (its own timeout, on the result screen)."""
+        from madoguchi.tui.screens.consent import ConsentScreen
 
-    def _check_timed_out(self) -> None:
-        self.workers.cancel_group(self, "card")
         self._busy(False)
         self.tries_left = 0  # the PIN was used: no new attempt on this screen
-        self._tell("ask_staff", error=True)
-        self._tell_staff(f"確認の応答がありません。{FALLBACK_JA}")
+        self.app.push_screen(ConsentScreen(message.request, self.language, self.has_class("-large")))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="read PIN tries")
     def read_tries(self) -> None:
@@ -242,12 +240,8 @@ class PinScreen(DeskScreen):
             if not get_current_worker().is_cancelled:
                 self.post_message(messages.CardProblem(NO_DATA, NO_DATA_JA))
             return
-        self.post_message(messages.CardHolderProven())
-        # The check runs in this worker too: one hop less between the last digit and the verdict.
-        request = request_for(proof, link)
-        result = self.app.service.check(request)
         if not get_current_worker().is_cancelled:
-            self.app.post_message(messages.VerdictReady(request, result))
+            self.post_message(messages.CardHolderProven(request_for(proof, link)))
 
     def show_failure(self, message_ja: str) -> None:
         self._busy(False)
@@ -351,4 +345,10 @@ class VisualCheckScreen(DeskScreen):
         if link is None:
             self.post_message(messages.CardProblem(NO_DATA, NO_DATA_JA))
             return
-        self.app.post_message(messages.CheckRequested(request_for(proof, link)))
+        self.post_message(messages.CardHolderProven(request_for(proof, link)))
+
+    def on_card_holder_proven(self, message: messages.CardHolderProven) -> None:
+        """Staff confirmed the photo: the patient answers the consent questions, then the check."""
+        from madoguchi.tui.screens.consent import ConsentScreen
+
+        self.app.push_screen(ConsentScreen(message.request))

@@ -11,13 +11,14 @@ from textual.containers import Vertical
 from textual.timer import Timer
 from textual.widgets import LoadingIndicator, Static
 
-FALLBACK_JA = "番号入力（F2）、書類（F3）、申立（F5）で受け付けてください"
+FALLBACK_JA = "番号入力（F2）、書類（F3）、申立（F5：カードを提示した方）で受け付けてください"
 
 
 class ResultScreen(DeskScreen):
     BINDINGS = [
         Binding("escape", "back", "戻る", id="desk.back", show=False),
         Binding("enter", "next", "次の方", id="desk.next"),
+        Binding("f8", "funds", "公費", id="desk.result.funds"),
     ]
 
     def __init__(self, timeout: float, verdict: Verdict | None = None, request: CheckRequest | None = None) -> None:
@@ -39,6 +40,19 @@ class ResultScreen(DeskScreen):
     def action_next(self) -> None:
         self.app.go_idle()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """F8 公費 only for a check that can take funds (not a 申立, not while deciding)."""
+        if action == "funds":
+            return self.verdict is not None and self.request is not None and self.request.declaration is None
+        return True
+
+    def action_funds(self) -> None:
+        """公費 from a 受給者証 shown with the card (or the document): the check made again with them."""
+        from madoguchi.tui.screens.funds import FundsScreen
+
+        if self.verdict is not None and self.request is not None and self.request.declaration is None:
+            self.app.push_screen(FundsScreen(self.request))
+
     def on_mount(self) -> None:
         if self.verdict is None:
             self._timer = self.set_timer(self.timeout, self._timed_out)
@@ -52,9 +66,11 @@ class ResultScreen(DeskScreen):
         if self._timer is not None:
             self._timer.stop()
         self.verdict = verdict
+        self.request = request
         body = self.query_one("#result", Vertical)
         body.remove_children()
         body.mount(VerdictPanel(verdict, request, id="verdict"))
+        self.refresh_bindings()
 
     def show_failure(self, message_ja: str) -> None:
         if self._timer is not None:

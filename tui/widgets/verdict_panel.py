@@ -15,7 +15,8 @@ OUTCOME_JA = {Outcome.OK: "確認OK", Outcome.NG: "資格なし／無効", Outco
 # A shape beside the colour and the word: the band reads the same without colour.
 OUTCOME_MARK = {Outcome.OK: "〇", Outcome.NG: "✕", Outcome.CONFIRM: "？"}
 METHOD_JA = {Method.CARD: "マイナ保険証・暗証番号", Method.VISUAL: "マイナ保険証・目視確認（顔写真）",
-             Method.NUMBERS: "番号入力", Method.QR: "QRコード", Method.PATIENT_ID: "診察券", Method.DECLARATION: "申立"}
+             Method.NUMBERS: "番号入力", Method.QR: "QRコード", Method.PATIENT_ID: "診察券", Method.DECLARATION: "申立",
+             Method.SELF_PAY: "書類なし（10割）"}
 
 
 def band_ja(verdict: Verdict, request: CheckRequest | None = None) -> str:
@@ -69,15 +70,27 @@ def details(verdict: Verdict, request: CheckRequest | None = None) -> Table:
             name.append("券面・書類で氏名を確認", style="bold black on yellow")
         line("氏名", name)
         line("生年月日", date_ja(record.birth_date))
-        line("保険者", f"{record.insurer_name}（{record.insurer_number}）")
-        line("記号・番号・枝番", f"{record.symbol or '-'}・{record.number}・{record.branch or '-'}　"
-                          f"{record.personal_family_ja}")
+        if record.is_welfare:
+            line("医療扶助", f"公費負担者番号 {record.insurer_number}・受給者番号 {record.number}")
+            line("福祉事務所", record.welfare_office or record.insurer_name or "-")
+        else:
+            line("保険者", f"{record.insurer_name}（{record.insurer_number}）")
+            line("記号・番号・枝番", f"{record.symbol or '-'}・{record.number}・{record.branch or '-'}　"
+                              f"{record.personal_family_ja}")
     elif request is not None and request.declaration is not None:
         declared = request.declaration
         line("氏名（申立）", f"{declared.name}（{declared.name_kana}）")
         line("生年月日", date_ja(declared.birth_date))
+        if declared.card_name:
+            card_birth = date_ja(declared.card_birth_date) if declared.card_birth_date else "-"
+            line("カード", f"提示あり　券面：{declared.card_name}、{card_birth}")
     if verdict.copay_percent is not None:
-        line("負担割合", f"{verdict.copay_percent // 10}割" + ("（仮）" if verdict.provisional_copay else ""))
+        line("負担割合", f"{verdict.copay_percent // 10}割" + ("（仮）" if verdict.provisional_copay else "")
+             + ("（保険）" if verdict.charge else ""))
+    for fund in verdict.funds:
+        line("公費", fund.ja(), style="" if fund.usable else "bold yellow")
+    if verdict.charge:
+        line("窓口負担", verdict.charge.ja, style="bold" if verdict.charge.known else "bold yellow")
     if record and record.limit_class:
         line("限度額区分", f"{record.limit_class_ja}（{record.limit_class}）")
     if record and record.specific_diseases:

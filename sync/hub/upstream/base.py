@@ -41,7 +41,9 @@ class NumbersQuery:
 
     insurer_number: 保険者番号 (8 digits, or 6 for 国保); symbol: 記号; number: 番号;
     branch: 枝番 ("" when unknown); reference_number: 照会番号, the facility's own patient id,
-    echoed back by upstreams that support it (the batch pre-check uses it to match answers).
+    echoed back by upstreams that support it (the batch pre-check uses it to match answers);
+    limit_consent: the patient's consent to share 限度額 information, "1" only when the patient
+    said yes (LimitApplicationCertificateRelatedConsFlg, docs/domain.md §10).
     """
 
     insurer_number: str
@@ -50,6 +52,7 @@ class NumbersQuery:
     birth_date: date
     branch: str = ""
     reference_number: str = ""
+    limit_consent: str = "0"
 
 
 class Upstream(Protocol):
@@ -86,7 +89,8 @@ def online_source(upstream: Upstream) -> OnlineSource:
             if not (request.insurer_number and request.number and request.birth_date):
                 raise OnlineUnavailable("the upstream can only be asked by numbers or by card")
             return upstream.check(NumbersQuery(request.insurer_number, request.symbol, request.number,
-                                               request.birth_date, request.branch, request.patient_id), budget)
+                                               request.birth_date, request.branch, request.patient_id,
+                                               request.consent.limit_flag), budget)
         except UpstreamRefused as exc:
             raise OnlineRefused(str(exc)) from None
         except UpstreamError as exc:
@@ -110,7 +114,7 @@ def answer_from_json(data: dict) -> OnlineAnswer:
 def query_to_json(query: NumbersQuery) -> dict:
     return {"insurer_number": query.insurer_number, "symbol": query.symbol, "number": query.number,
             "branch": query.branch, "birth_date": query.birth_date.isoformat(),
-            "reference_number": query.reference_number}
+            "reference_number": query.reference_number, "limit_consent": query.limit_consent}
 
 
 def query_from_json(data: dict) -> NumbersQuery:
@@ -123,6 +127,7 @@ def query_from_json(data: dict) -> NumbersQuery:
             number=str(data["number"]), branch=str(data.get("branch") or ""),
             birth_date=date.fromisoformat(str(data["birth_date"])),
             reference_number=str(data.get("reference_number") or ""),
+            limit_consent="1" if data.get("limit_consent") == "1" else "0",
         )
     except KeyError as exc:
         raise ValueError(f"missing field {exc.args[0]}") from None

@@ -9,8 +9,12 @@ Layout: ``XmlMsg`` → ``MessageHeader`` (QualificationConfirmationDate, Medical
 ArbitraryFileIdentifier, ReferenceClassification 1 card / 2 numbers, SegmentOfResult 1 done /
 2 processing / anything else an error (9 in one source, 3 in another), ErrorCode, ErrorMessage,
 CharacterCodeIdentifier 0 UTF-8 / 1 Shift_JIS, in answers only) and ``MessageBody``
-(ProcessingResultStatus 1 ok / 2 error, ProcessingResultCode/Message, QualificationValidity 1–5,
-PrescriptionIssueSelect, ResultList of ResultOfQualificationConfirmation). The batch result
+(ProcessingResultStatus 1 ok / 2 error, ProcessingResultCode/Message, QualificationValidity 1–6,
+PrescriptionIssueSelect, ResultList of ResultOfQualificationConfirmation). A 医療扶助 result
+(InsuredCardClassification A1, QualificationValidity 6 = 有効（未登録） possible) has no insurer
+numbers: its 公費負担者番号 (PublicExpenseNumber, 法別 12), 受給者番号 (BeneficiaryNumber) and
+福祉事務所 (WelfareOfficeName) sit under PublicExpenseResultList / MedicalTicketInfo, one per
+医療券・調剤券 (docs/domain.md §10); like OQSDrug2 they are read wherever they sit in the result. The batch result
 (``OQSmuquc02res_``) holds one ``BulkConfirmUnit`` per person; a batch request identifies each
 person by ``ArbitraryIdentifier``. The 照会番号 (our patient id, returned in later reader pushes
 as ``ReferenceNumber``) is registered by its own request (``OQSsiimm01req_``, body
@@ -27,12 +31,13 @@ import hashlib
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
 from madoguchi.edge.config import JST
+from madoguchi.edge.funds import PAYER_DIGITS, RECIPIENT_DIGITS, PublicFund
 from madoguchi.edge.model import QualificationRecord, SpecificDiseaseCertificate, Validity
 from madoguchi.edge.verdict import OnlineAnswer
 from madoguchi.sync.hub.upstream.base import MalformedAnswer, NumbersQuery, UpstreamError, UpstreamRefused
@@ -88,7 +93,7 @@ def _search_info(parent: ET.Element, query: NumbersQuery, identifier: str = "") 
     if query.branch:
         ET.SubElement(info, "InsuredBranchNumber").text = query.branch
     ET.SubElement(info, "Birthdate").text = query.birth_date.strftime("%Y%m%d")
-    ET.SubElement(info, "LimitApplicationCertificateRelatedConsFlg").text = "1"
+    ET.SubElement(info, "LimitApplicationCertificateRelatedConsFlg").text = query.limit_consent
     if identifier:
         ET.SubElement(info, "ArbitraryIdentifier").text = identifier
 
@@ -284,6 +289,25 @@ def _disease_certificates(result: ET.Element) -> tuple[SpecificDiseaseCertificat
     return tuple(certificates)
 
 
+def _anywhere(result: ET.Element, name: str) -> str | None:
+    """The first non-empty `name` under the result, however deep (医療扶助 fields)."""
+    return next((e.text.strip() for e in result.iter(name) if e.text and e.text.strip()), None)
+
+
+def _welfare_fund(result: ET.Element) -> PublicFund | None:
+    """医療扶助's 公費負担者番号 and 受給者番号, with the 医療券's 本人支払額 if one is set."""
+    payer = _anywhere(result, "PublicExpenseNumber")
+    if payer is None:
+        return None
+    recipient = _anywhere(result, "BeneficiaryNumber") or ""
+    for value, length, name in ((payer, PAYER_DIGITS, "PublicExpenseNumber"),
+                                (recipient, RECIPIENT_DIGITS, "BeneficiaryNumber")):
+        if value and not (len(value) == length and value.isascii() and value.isdigit()):
+            raise MalformedAnswer(f"{name}: not {length} digits")
+    self_pay = _yen(_anywhere(result, "SelfPayAmount"), "SelfPayAmount")
+    return PublicFund(payer, recipient, self_pay_yen=self_pay or None, source="terminal")
+
+
 def parse_record(result: ET.Element, as_of: datetime, validity: Validity,
                  reference_number: str | None = None, prescription_issue: str = "") -> QualificationRecord:
     """ResultOfQualificationConfirmation → QualificationRecord (docs/domain.md §5).
@@ -292,9 +316,13 @@ def parse_record(result: ET.Element, as_of: datetime, validity: Validity,
     the start of cover falls back to the card's validity start, else stays unknown. 不開示 is
     never inferred: the layout has no element for it, and a missing Address is only that.
     """
-    insurer = (_text(result, "InsurerNumber") or "").strip()
+    welfare = _welfare_fund(result)
+    # 医療扶助: the fund's numbers stand in the insurer's (as OQSDrug2 stores them), so the
+    # record is kept and found like any other.
+    insurer = (_text(result, "InsurerNumber") or "").strip() or (welfare.payer_number if welfare else "")
     symbol = _text(result, "InsuredCardSymbol") or ""
-    number = _text(result, "InsuredIdentificationNumber") or ""
+    number = _text(result, "InsuredIdentificationNumber") or (welfare.recipient_number if welfare else "")
+    office = _anywhere(result, "WelfareOfficeName") or ""
     branch = _text(result, "InsuredBranchNumber") or ""
     birth = _date(_required(result, "Birthdate"), "Birthdate")
     valid_from = _date(_text(result, "InsuredCardValidDate"), "InsuredCardValidDate")
@@ -309,7 +337,7 @@ def parse_record(result: ET.Element, as_of: datetime, validity: Validity,
     return QualificationRecord(
         record_id=_record_id(insurer, symbol, number, branch, qualified.isoformat() if qualified else ""),
         insurer_number=insurer,
-        insurer_name=_text(result, "InsurerName") or "",
+        insurer_name=_text(result, "InsurerName") or office,
         symbol=symbol,
         number=number,
         branch=branch,
@@ -356,14 +384,16 @@ def parse_record(result: ET.Element, as_of: datetime, validity: Validity,
         consent_diagnosis=_flag(result, "DiagnosisInfoConsFlg"),
         consent_operation=_flag(result, "OperationInfoConsFlg"),
         prescription_issue=issue or prescription_issue,
-        validity=Validity.INVALID if disqualified and validity == Validity.VALID else validity,
+        public_funds=(welfare,) if welfare else (),
+        welfare_office=office,
+        validity=Validity.INVALID if disqualified and validity.is_valid else validity,
         patient_id=reference_number or _text(result, "ReferenceNumber") or "",
     )
 
 
 def _validity(value: str | None) -> Validity:
     if value is None or not value.isdigit() or int(value) not in {v.value for v in Validity}:
-        raise MalformedAnswer(f"QualificationValidity: {value!r} is not 1-5")
+        raise MalformedAnswer(f"QualificationValidity: {value!r} is not 1-6")
     return Validity(int(value))
 
 
@@ -387,6 +417,11 @@ def _answer(container: ET.Element, results: list[ET.Element], as_of: datetime,
         # Only the first result carries the answer's validity; others stand for themselves.
         own = validity if index == 0 and validity != Validity.MULTIPLE else Validity.VALID
         records.append(parse_record(result, as_of, own, reference_number, issue))
+    if records and not records[0].is_welfare:
+        # Insurance and 医療扶助 together (併用): the insurance record carries the welfare fund.
+        welfare = [fund for record in records[1:] if record.is_welfare for fund in record.funds]
+        if welfare:
+            records[0] = replace(records[0], public_funds=records[0].public_funds + tuple(welfare))
     return OnlineAnswer(validity, tuple(records), as_of)
 
 
