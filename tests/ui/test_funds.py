@@ -11,7 +11,7 @@ from madoguchi.tui.screens.numbers import NumbersScreen
 from madoguchi.tui.screens.result import ResultScreen
 from textual.widgets import Input, Label, Static
 
-from tests.ui.conftest import SIZE, plain, settle
+from tests.ui.conftest import SIZE, answer_consent, plain, settle
 from tests.ui.test_flows import person, type_numbers
 
 pytestmark = pytest.mark.asyncio
@@ -89,7 +89,7 @@ async def test_a_welfare_patients_card_gives_medical_aid_not_a_ratio(desk, colle
         desk.demo.cards.insert("welfare_75")
         await settle(pilot, desk)
         await pilot.press(*"1234")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         verdict = collected.of(messages.VerdictReady)[-1].result.verdict
         assert verdict.outcome == Outcome.OK and verdict.record.is_welfare
         assert verdict.copay_percent is None and verdict.charge.ja == "窓口負担なし"
@@ -103,7 +103,7 @@ async def test_funds_added_after_a_card_check_make_the_check_again(desk, collect
         desk.demo.cards.insert("valid")
         await settle(pilot, desk)
         await pilot.press(*"1234")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         first = collected.of(messages.VerdictReady)[-1]
         assert first.result.verdict.charge is None
         await pilot.press("f8")
