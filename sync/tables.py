@@ -7,8 +7,9 @@ same way: every row put or deleted first has its old row's hash taken out of the
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from madoguchi.edge import store
 from madoguchi.sync.bundle import (
@@ -35,7 +36,7 @@ class Table:
     def key(self) -> str:
         return self.columns[0]
 
-    def line(self, row: list | tuple) -> bytes:
+    def line(self, row: Sequence[Any]) -> bytes:
         """The row as a bundle carries it, and as the digest hashes it."""
         return record_line(row) if self.code == "q" else canonical(row)
 
@@ -58,7 +59,7 @@ def set_digest(conn: sqlite3.Connection, value: int) -> None:
     store.set_meta(conn, DIGEST_META_KEY, f"{value % DIGEST_MODULUS:064x}")
 
 
-def change_rows(conn: sqlite3.Connection, table: Table, puts: Iterable[list | tuple], deletes: Iterable,
+def change_rows(conn: sqlite3.Connection, table: Table, puts: Iterable[Sequence[Any]], deletes: Iterable[int | str],
                 digest: int) -> int:
     """Delete then put rows (by key) inside the caller's transaction; return the new digest."""
     deletes, puts = list(deletes), list(puts)
@@ -68,14 +69,15 @@ def change_rows(conn: sqlite3.Connection, table: Table, puts: Iterable[list | tu
         digest -= row_hash(table.tag, table.line(old))
     store.delete_rows(conn, table.name, deletes)
     # A changed row is updated in the columns that changed only, grouped by those columns.
-    inserts, updates = [], {}
+    inserts: list[Sequence[Any]] = []
+    updates: dict[tuple[int, ...], list[list[Any]]] = {}
     for row in puts:
         digest += row_hash(table.tag, table.line(row))
-        old = old_rows.get(row[0]) if row[0] not in deleted else None
-        if old is None:
+        current = old_rows.get(row[0]) if row[0] not in deleted else None
+        if current is None:
             inserts.append(row)
             continue
-        changed = tuple(i for i in range(1, len(row)) if row[i] != old[i])
+        changed = tuple(i for i in range(1, len(row)) if row[i] != current[i])
         if changed:
             updates.setdefault(changed, []).append([*(row[i] for i in changed), row[0]])
     store.put_rows(conn, table.name, inserts)

@@ -13,9 +13,11 @@ import logging
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import urllib3
 from madoguchi.edge import store
@@ -24,9 +26,9 @@ from madoguchi.sync import bundle
 from madoguchi.sync.bundle import BundleError, parse, row_hash
 from madoguchi.sync.device.hubclient import HubClient, HubRefused
 from madoguchi.sync.protocol import FULL_TARGET, delta_target
-from madoguchi.sync.tables import QUALIFICATION_TABLE, TABLES, change_rows, get_digest, set_digest
+from madoguchi.sync.tables import QUALIFICATION_TABLE, TABLES, Table, change_rows, get_digest, set_digest
 from tuf.api.exceptions import DownloadError, DownloadLengthMismatchError, RepositoryError, SlowRetrievalError
-from tuf.ngclient import Updater
+from tuf.ngclient import TargetFile, Updater
 from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 from urllib3.exceptions import HTTPError
 
@@ -223,6 +225,7 @@ class DeadlineFetcher(Urllib3Fetcher):
     timeout after its deadline."""
 
     def __init__(self, socket_timeout: float, deadline: float) -> None:
+        # tuf annotates the timeout as int seconds; it only hands it to urllib3.Timeout, which takes a float
         super().__init__(socket_timeout=socket_timeout)  # type: ignore[arg-type]
         self.base_timeout, self.deadline = socket_timeout, deadline
 
@@ -232,12 +235,12 @@ class DeadlineFetcher(Urllib3Fetcher):
             raise SlowRetrievalError("the sync run's deadline passed")
         return left
 
-    def _fetch(self, url: str):
+    def _fetch(self, url: str) -> Iterator[bytes]:
         # urllib3 tries up to 4 times: each try gets a quarter of the time left at most
-        self.socket_timeout = max(min(self.base_timeout, self._left() / 4), 0.05)  # type: ignore[assignment]
+        self.socket_timeout = max(min(self.base_timeout, self._left() / 4), 0.05)  # type: ignore[assignment]  # as above
         return super()._fetch(url)
 
-    def _chunks(self, response):
+    def _chunks(self, response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
         done = False
         try:
             while chunk := (self._left() and response.read1(self.chunk_size)):
@@ -284,10 +287,10 @@ def _run(config: DeviceConfig, conn: sqlite3.Connection) -> SyncOutcome:
                        latest, tuple(applied))
 
 
-def _delta_chain(updater: Updater, version: int) -> tuple[list, int]:
+def _delta_chain(updater: Updater, version: int) -> tuple[list[TargetFile], int]:
     """The listed deltas from `version` on, and the version they lead to (the latest if
     `version` is the full bundle's: every delta after it stays listed)."""
-    chain = []
+    chain: list[TargetFile] = []
     while (target := updater.get_targetinfo(delta_target(version, version + 1))) is not None:
         chain.append(target)
         version += 1
@@ -353,7 +356,7 @@ def _generated_at(header: dict) -> datetime:
     return when
 
 
-def checked_row(item: list) -> list:
+def checked_row(item: list[Any]) -> list[Any]:
     """A qualification row of a bundle, each field checked against the record model. The columns
     after release 0.1.0's that the line leaves out are empty (bundle.record_line); one written out
     empty is refused, as the line would not hash as the row does."""
@@ -369,14 +372,14 @@ def checked_row(item: list) -> list:
     return item
 
 
-def checked_small(table, values: list) -> list:
+def checked_small(table: Table, values: list[Any]) -> list[Any]:
     """An insurer, revocation or meta row: the table's columns, all text."""
     if len(values) != len(table.columns) or not all(isinstance(v, str) and len(v) <= 200 for v in values):
         raise BundleError(f"bad {table.name} row in bundle")
     return values
 
 
-def _apply_full(conn: sqlite3.Connection, lines) -> tuple[int, int]:
+def _apply_full(conn: sqlite3.Connection, lines: Iterator[bytes]) -> tuple[int, int]:
     """Replace every synced table. Small tables first; the qualification rows stream into
     `replace_all_records` while their hashes are summed."""
     digest = 0
@@ -394,7 +397,7 @@ def _apply_full(conn: sqlite3.Connection, lines) -> tuple[int, int]:
         digest += row_hash(table.tag, bundle.canonical(item[1:]))
     sums = [digest]
 
-    def rows():
+    def rows() -> Iterator[list[Any]]:
         if first_row is None:
             return
         line, item = first_row
@@ -413,19 +416,23 @@ def _apply_full(conn: sqlite3.Connection, lines) -> tuple[int, int]:
     return sum(sums), count
 
 
-def json_row(line: bytes) -> list:
+def json_row(line: bytes) -> list[Any]:
     item = parse(line)
     if type(item[0]) is not int:
         raise BundleError("a tagged line after the qualification rows")
     return item
 
 
-def _apply_delta(conn: sqlite3.Connection, lines, digest: int) -> tuple[int, int]:
+def _apply_delta(conn: sqlite3.Connection, lines: Iterator[bytes], digest: int) -> tuple[int, int]:
     """Deletions, then puts of each table, row by row through `change_rows` (digest kept current)."""
     rows = 0
-    batch_table, puts, deletes = None, [], []
+    batch_table: Table | None = None
+    puts: list[list[Any]] = []
+    deletes: list[int | str] = []
     for line in lines:
         item = parse(line)
+        table: Table | None
+        put: list[Any] | None
         if type(item[0]) is int:
             table, put = QUALIFICATION_TABLE, checked_row(item)
         else:

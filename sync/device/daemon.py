@@ -17,10 +17,12 @@ import queue
 import random
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -79,23 +81,22 @@ class Daemon:
         self.sync_now = threading.Event()
         self.failures = 0
         self.run_started: float | None = None
-        self.conn = None
         self.hub: HubClient | None = None
 
-    def job(self) -> None:
+    def job(self, conn: sqlite3.Connection) -> None:
         self.run_started = time.monotonic()
         try:
-            outcome = sync_once(self.config, self.conn)
+            outcome = sync_once(self.config, conn)
         except Exception as exc:  # a bug or a broken store: report it, keep the daemon alive
             log.exception("sync run failed")
             outcome = SyncOutcome("failed", f"{type(exc).__name__}: {exc}")
             try:
-                with store.transaction(self.conn):
-                    store.record_sync_attempt(self.conn, "failed", outcome.detail)
+                with store.transaction(conn):
+                    store.record_sync_attempt(conn, "failed", outcome.detail)
             except Exception:  # noqa: BLE001 - already logged above
                 pass
         try:
-            self.upload()
+            self.upload(conn)
         except Exception:  # same: a bug must not stop the syncs
             log.exception("outbox upload failed")
         finally:
@@ -103,7 +104,7 @@ class Daemon:
         self.outcomes.put(outcome)
         self.wake.set()
 
-    def upload(self) -> None:
+    def upload(self, conn: sqlite3.Connection) -> None:
         """Send the outbox to the hub for reconciliation (a device without enrollment keeps it)."""
         if self.hub is None:
             try:
@@ -112,7 +113,7 @@ class Daemon:
                 log.warning("no outbox upload: %s", exc)
             if self.hub is None:
                 return
-        uploaded = upload_outbox(self.conn, self.hub.post_json)
+        uploaded = upload_outbox(conn, self.hub.post_json)
         if uploaded.reconciled or uploaded.error:
             log.info("outbox: %d reconciled, %d followups, %d pending%s", uploaded.reconciled, uploaded.followups,
                      uploaded.pending, f"; {uploaded.error}" if uploaded.error else "")
@@ -133,10 +134,19 @@ class Daemon:
             self.failures = 0
 
     def run(self) -> int:
-        self.conn = store.open_database(store.secure_dir(self.config.data_dir), create=True)
+        conn = store.open_database(store.secure_dir(self.config.data_dir), create=True)
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            self.stopping.set()
+            self.wake.set()
+
+        def sync_now(signum: int, frame: FrameType | None) -> None:
+            self.sync_now.set()
+            self.wake.set()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: (self.stopping.set(), self.wake.set()))
-        signal.signal(signal.SIGUSR1, lambda *_: (self.sync_now.set(), self.wake.set()))
+            signal.signal(sig, stop)
+        signal.signal(signal.SIGUSR1, sync_now)
         notify("READY=1")
         notify("STATUS=cache open; first sync starting")
         scheduler = BackgroundScheduler(
@@ -144,7 +154,7 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         trigger = IntervalTrigger(seconds=self.schedule.interval, jitter=self.schedule.jitter)
-        scheduler.add_job(self.job, trigger, id=JOB_ID, next_run_time=datetime.now().astimezone())
+        scheduler.add_job(self.job, trigger, args=(conn,), id=JOB_ID, next_run_time=datetime.now().astimezone())
         scheduler.start()
         watchdog = _watchdog_interval()
         last_ping = 0.0
@@ -164,7 +174,7 @@ class Daemon:
         finally:
             notify("STOPPING=1")
             scheduler.shutdown(wait=True)
-            self.conn.close()
+            conn.close()
         return 0
 
 

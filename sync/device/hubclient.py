@@ -103,8 +103,10 @@ class HubClient:
         """`timeout` bounds the connection, the TLS handshake and the wait for the answer together."""
         url = self.enrollment.hub_url + path
         try:
-            # verify and cert per request: a session's own would lose to $REQUESTS_CA_BUNDLE
-            response = self.session.request(method, url, json=body, timeout=urllib3.Timeout(total=timeout),
+            # verify and cert per request: a session's own would lose to $REQUESTS_CA_BUNDLE. requests
+            # takes a urllib3 Timeout as it is (HTTPAdapter.send), which its stubs do not say.
+            response = self.session.request(method, url, json=body,
+                                            timeout=urllib3.Timeout(total=timeout),  # type: ignore[arg-type]
                                             verify=str(self.enrollment.ca),
                                             cert=(str(self.enrollment.cert), str(self.enrollment.key)))
         except requests.Timeout:

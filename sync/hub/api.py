@@ -293,7 +293,7 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
             raise HTTPException(400, str(exc)) from None
         except pki.EnrollmentRefused as exc:
             raise HTTPException(403, str(exc)) from None
-        key_id, key = pki.facility_key(paths, device.facility)
+        key_id, key = pki.current_facility_key(paths, device.facility)
         host = request.url.hostname or "localhost"
         host = f"[{host}]" if ":" in host else host
         base = app.state.repository_url or f"http://{host}:{app.state.repository_port}"
@@ -313,7 +313,8 @@ def create_app(paths: HubPaths, upstream_factory: Callable[[], Upstream], reposi
                                             404: {"description": "no such key id"}})
     def get_facility_key(device: DeviceDep,
                          key_id: Annotated[str | None, Query(pattern=r"^[0-9a-f]{16}$")] = None) -> dict[str, str]:
-        found = pki.facility_key(paths, device.facility, key_id)
+        found = (pki.current_facility_key(paths, device.facility) if key_id is None
+                 else pki.facility_key(paths, device.facility, key_id))
         if found is None:
             raise HTTPException(404, f"no facility key {key_id!r}")
         return {"key_id": found[0], "facility_key": found[1].hex()}

@@ -127,7 +127,11 @@ def ensure_ca(paths: HubPaths) -> x509.Certificate:
 
 
 def _ca_key(paths: HubPaths) -> ec.EllipticCurvePrivateKey:
-    return serialization.load_pem_private_key((pki_dir(paths) / "ca.key").read_bytes(), None)
+    path = pki_dir(paths) / "ca.key"
+    key = serialization.load_pem_private_key(path.read_bytes(), None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):  # ensure_ca makes one: only a replaced file is not
+        raise HubError(f"{path} is not the hub CA's EC key")
+    return key
 
 
 def default_server_names(host: str = "") -> list[str]:
@@ -228,8 +232,7 @@ def enroll(paths: HubPaths, token: str, csr_pem: str, name: str = "",
                 raise EnrollmentRefused("unknown or spent token")
             if state[0] <= now:
                 raise EnrollmentRefused("the token has expired: make a new one with `madoguchi hub enroll-token`")
-            csr = _certificate_request(csr_pem)
-            cert = _sign_device(paths, csr.public_key(), device_id, facility, now)
+            cert = _sign_device(paths, _requested_key(csr_pem), device_id, facility, now)
             device = Device(device_id, facility, name[:100], now.isoformat(), None, fingerprint(cert))
             hubstore.spend_token(conn, _secret_hash(secret), now, device_id)
             hubstore.add_device(conn, device.id, device.name, device.enrolled_at, device.fingerprint)
@@ -238,7 +241,8 @@ def enroll(paths: HubPaths, token: str, csr_pem: str, name: str = "",
     return device, cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _certificate_request(pem: str) -> x509.CertificateSigningRequest:
+def _requested_key(pem: str) -> ec.EllipticCurvePublicKey:
+    """The device's public key from its certificate request, once the request's signature verifies."""
     try:
         csr = x509.load_pem_x509_csr(pem.encode())
         valid = csr.is_signature_valid
@@ -249,10 +253,11 @@ def _certificate_request(pem: str) -> x509.CertificateSigningRequest:
         raise BadRequest("the certificate request's signature does not verify")
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise BadRequest("the certificate request must hold an EC key")
-    return csr
+    return key
 
 
-def _sign_device(paths: HubPaths, public_key, device_id: str, facility: str, now: datetime) -> x509.Certificate:
+def _sign_device(paths: HubPaths, public_key: ec.EllipticCurvePublicKey, device_id: str, facility: str,
+                 now: datetime) -> x509.Certificate:
     ca = ensure_ca(paths)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, device_id),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, facility)])
@@ -353,11 +358,17 @@ def rotate_facility_key(paths: HubPaths, facility: str) -> str:
     return bundle.key_id(bytes.fromhex(new))
 
 
-def facility_key(paths: HubPaths, facility: str, key_id: str | None = None) -> tuple[str, bytes] | None:
-    """(key id, key): the current key, or the one with `key_id` (None if the hub has none such)."""
-    current = bundle.load_facility_key(paths.facility_key(facility))
-    if key_id in (None, bundle.key_id(current)):
-        return bundle.key_id(current), current
+def current_facility_key(paths: HubPaths, facility: str) -> tuple[str, bytes]:
+    """(key id, key) of the key that encrypts the facility's new bundles."""
+    key = bundle.load_facility_key(paths.facility_key(facility))
+    return bundle.key_id(key), key
+
+
+def facility_key(paths: HubPaths, facility: str, key_id: str) -> tuple[str, bytes] | None:
+    """(key id, key) with `key_id`, the current key or an older one (None if the hub has none such)."""
+    current = current_facility_key(paths, facility)
+    if key_id == current[0]:
+        return current
     if not all(c in "0123456789abcdef" for c in key_id):
         return None
     path = old_keys_dir(paths, facility) / f"{key_id}.key"

@@ -33,6 +33,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
+from typing import NamedTuple
 
 import defusedxml
 import defusedxml.ElementTree as SafeET
@@ -184,8 +185,14 @@ def decode(data: bytes) -> tuple[str, str]:
         raise MalformedAnswer(f"not valid {codec} at byte {exc.start}") from None
 
 
-def parse_xml(data: bytes) -> ET.Element:
-    """The message's root element; raises HostileFile or MalformedAnswer, nothing else."""
+class Message(NamedTuple):
+    root: ET.Element  # XmlMsg
+    header: ET.Element  # MessageHeader
+    body: ET.Element  # MessageBody
+
+
+def parse_xml(data: bytes) -> Message:
+    """The message's root element and its parts; raises HostileFile or MalformedAnswer, nothing else."""
     text, _ = decode(data)
     text = _DECLARATION_TEXT.sub("", text, count=1)
     try:
@@ -194,9 +201,10 @@ def parse_xml(data: bytes) -> ET.Element:
         raise HostileFile(f"refused: {type(exc).__name__}") from None
     except (ET.ParseError, ValueError) as exc:
         raise MalformedAnswer(f"not well-formed XML: {exc}") from None
-    if root.tag != "XmlMsg" or root.find("MessageHeader") is None or root.find("MessageBody") is None:
+    header, body = root.find("MessageHeader"), root.find("MessageBody")
+    if root.tag != "XmlMsg" or header is None or body is None:
         raise MalformedAnswer(f"not a terminal message (root <{root.tag}>)")
-    return root
+    return Message(root, header, body)
 
 
 def _text(parent: ET.Element | None, name: str) -> str | None:
@@ -207,8 +215,10 @@ def _text(parent: ET.Element | None, name: str) -> str | None:
 
 
 def _date(value: str | None, field: str) -> date | None:
-    if value is None:
-        return None
+    return None if value is None else _day(value, field)
+
+
+def _day(value: str, field: str) -> date:
     if len(value) == 8 and value.isascii() and value.isdigit():
         try:
             return date(int(value[:4]), int(value[4:6]), int(value[6:]))  # strptime costs 10 µs a date
@@ -324,7 +334,7 @@ def parse_record(result: ET.Element, as_of: datetime, validity: Validity,
     number = _text(result, "InsuredIdentificationNumber") or (welfare.recipient_number if welfare else "")
     office = _anywhere(result, "WelfareOfficeName") or ""
     branch = _text(result, "InsuredBranchNumber") or ""
-    birth = _date(_required(result, "Birthdate"), "Birthdate")
+    birth = _day(_required(result, "Birthdate"), "Birthdate")
     valid_from = _date(_text(result, "InsuredCardValidDate"), "InsuredCardValidDate")
     qualified = _date(_text(result, "QualificationDate"), "QualificationDate") or valid_from
     family = _code(_text(result, "PersonalFamilyClassification"), ("1", "2"), "PersonalFamilyClassification")
@@ -427,17 +437,16 @@ def _answer(container: ET.Element, results: list[ET.Element], as_of: datetime,
 
 def parse_answer(data: bytes, now: datetime) -> OnlineAnswer:
     """A single check's result (OQSsiquc01res_) or a reader push (OQSsiquc01res_face_)."""
-    root = parse_xml(data)
-    header, body = root.find("MessageHeader"), root.find("MessageBody")
+    _, header, body = parse_xml(data)
     _refused(header)
     return _answer(body, body.findall("ResultList/ResultOfQualificationConfirmation"), _as_of(header, now))
 
 
 def parse_reception(data: bytes) -> str:
     """The ReceptionNumber from a batch upload's answer (OQSmuquc01res_)."""
-    root = parse_xml(data)
-    _refused(root.find("MessageHeader"))
-    for element in root.iter("ReceptionNumber"):
+    message = parse_xml(data)
+    _refused(message.header)
+    for element in message.root.iter("ReceptionNumber"):
         if element.text and element.text.strip():
             return element.text.strip()
     raise MalformedAnswer("no ReceptionNumber in the batch upload's answer")
@@ -446,8 +455,7 @@ def parse_reception(data: bytes) -> str:
 def parse_registration(data: bytes) -> str:
     """The answer to a 照会番号 registration (OQSsiimm01res_): the number registered, or
     TerminalRefused when the terminal says it failed."""
-    root = parse_xml(data)
-    header, body = root.find("MessageHeader"), root.find("MessageBody")
+    _, header, body = parse_xml(data)
     _refused(header)
     if _text(body, "ProcessingResultStatus") == "2":
         raise TerminalRefused(_text(body, "ProcessingResultCode") or "", _text(body, "ProcessingResultMessage") or "")
@@ -470,8 +478,7 @@ class BatchUnit:
 
 def parse_batch_result(data: bytes, now: datetime) -> list[BatchUnit] | None:
     """A batch result (OQSmuquc02res_); None while the terminal is still processing it."""
-    root = parse_xml(data)
-    header, body = root.find("MessageHeader"), root.find("MessageBody")
+    _, header, body = parse_xml(data)
     _refused(header)
     if _text(header, "SegmentOfResult") == "2":
         return None
