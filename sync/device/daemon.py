@@ -50,7 +50,8 @@ class Schedule:
         """Delay before retry number `failures` (1, 2, ...): exponential, capped, with "full
         jitter" in its upper half so that devices of one facility spread out."""
         cap = self.backoff_max if self.backoff_max is not None else self.interval
-        delay = min(cap, self.backoff_base * 2 ** (failures - 1))
+        # a float power, its exponent bounded: an int 2 ** 1024 (hours offline) is too large for a float
+        delay = min(cap, self.backoff_base * 2.0 ** min(failures - 1, 1000))
         return delay * rng.uniform(0.5, 1.0)
 
 

@@ -209,6 +209,12 @@ def test_backoff_doubles_with_jitter_up_to_the_interval():
     assert max(delays) <= 30 and delays[-1] >= 15
 
 
+def test_backoff_stays_at_the_interval_after_a_long_time_offline():
+    schedule = Schedule(interval=30.0, jitter=5.0, backoff_base=2.0)  # floats, as the command line gives them
+    rng = random.Random(1)
+    assert all(15 <= schedule.backoff(n, rng) <= 30 for n in (1024, 1025, 10**6))
+
+
 def test_interval_trigger_keeps_jitter_within_bounds():
     trigger = IntervalTrigger(seconds=30, jitter=5)
     now = datetime(2026, 11, 20, tzinfo=timezone.utc)
