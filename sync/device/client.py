@@ -92,7 +92,7 @@ def save_facility_key(config: DeviceConfig, key: bytes, current: bool = True) ->
     return key_id
 
 
-def facility_key_for(config: DeviceConfig, custom: dict) -> bytes:
+def facility_key_for(config: DeviceConfig, custom: dict[str, Any]) -> bytes:
     """The key a bundle says it is encrypted with (TUF `custom.key_id`; none: the current key).
     An unknown key id is fetched from the hub API over mTLS, which an enrolled, unrevoked device
     may do (a device set up by `sync init` has only its key: decryption then tells). Raises
@@ -299,7 +299,7 @@ def _delta_chain(updater: Updater, version: int) -> tuple[list[TargetFile], int]
 
 # ---- apply ----------------------------------------------------------------------------
 
-def apply_bundle(conn: sqlite3.Connection, path: str | Path, key: bytes, custom: dict) -> int:
+def apply_bundle(conn: sqlite3.Connection, path: str | Path, key: bytes, custom: dict[str, Any]) -> int:
     """Apply one decrypted bundle in one transaction, checking inside it that the data after
     applying has the digest the hub signed (`custom`, from the TUF targets metadata). Rolls
     back whole on any problem. The caller truncates the WAL afterwards. Returns the number of
@@ -330,7 +330,7 @@ def apply_bundle(conn: sqlite3.Connection, path: str | Path, key: bytes, custom:
     return rows
 
 
-def _header(line: bytes, custom: dict) -> dict:
+def _header(line: bytes, custom: dict[str, Any]) -> dict[str, Any]:
     item = parse(line) if line else []
     if len(item) != 2 or item[0] != "h" or not isinstance(item[1], dict):
         raise BundleError("bundle has no header line")
@@ -346,7 +346,7 @@ WIDTH = len(store.COLUMN_NAMES)
 GENERATED_AHEAD = timedelta(days=1)  # clocks disagree a little; a bundle from the future is refused
 
 
-def _generated_at(header: dict) -> datetime:
+def _generated_at(header: dict[str, Any]) -> datetime:
     try:
         when = datetime.fromisoformat(str(header.get("generated_at")))
     except ValueError:

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import requests
 import urllib3
@@ -93,13 +94,13 @@ class HubClient:
         enrollment = load_enrollment(data_dir)
         return cls(enrollment) if enrollment else None
 
-    def post_json(self, path: str, body: dict, timeout: float) -> dict:
+    def post_json(self, path: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         return self.request_json("POST", path, body, timeout)
 
-    def get_json(self, path: str, timeout: float) -> dict:
+    def get_json(self, path: str, timeout: float) -> dict[str, Any]:
         return self.request_json("GET", path, None, timeout)
 
-    def request_json(self, method: str, path: str, body: dict | None, timeout: float) -> dict:
+    def request_json(self, method: str, path: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
         """`timeout` bounds the connection, the TLS handshake and the wait for the answer together."""
         url = self.enrollment.hub_url + path
         try:
@@ -156,7 +157,7 @@ class HubClient:
         self.session.close()
 
 
-def _check_body(request: CheckRequest, conn: sqlite3.Connection) -> dict:
+def _check_body(request: CheckRequest, conn: sqlite3.Connection) -> dict[str, Any]:
     """What the hub is asked: by card link, by numbers, or a 診察券 by the numbers cached for it."""
     if request.card_link:
         return {"card_link": request.card_link}
@@ -173,7 +174,7 @@ def _check_body(request: CheckRequest, conn: sqlite3.Connection) -> dict:
     raise OnlineUnavailable("the hub can only be asked by numbers or by card")
 
 
-def answer_from_json(data: dict) -> OnlineAnswer:
+def answer_from_json(data: dict[str, Any]) -> OnlineAnswer:
     """The hub's answer (validity, records in QualificationRecord's field names, as_of)."""
     try:
         return OnlineAnswer.from_json(data)

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -43,6 +43,7 @@ from madoguchi.sync.hub import repository as hub
 from madoguchi.sync.hub.repository import HubPaths
 from madoguchi.sync.hub.upstream.base import Upstream, answer_to_json, online_source
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from starlette.types import Message, Receive, Scope, Send
 from uvicorn import Config, Server
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
@@ -80,7 +81,7 @@ class ClientCertH11Protocol(H11Protocol):
                "client_cert_name": None, "client_cert_error": None}
         app = self.app
 
-        async def with_tls(scope, receive, send):
+        async def with_tls(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] == "http":
                 scope = {**scope, "extensions": {**(scope.get("extensions") or {}), "tls": tls}}
             await app(scope, receive, send)
@@ -119,7 +120,7 @@ class Guard:
         self.app = app
         self.state = app.state
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -136,7 +137,8 @@ class Guard:
         if declared is not None and (not declared.isdigit() or int(declared) > limit):
             await _refuse(send, 413, f"the body may hold at most {limit} bytes")
             return
-        chunks, size, more = [], 0, True
+        chunks: list[bytes] = []
+        size, more = 0, True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -154,7 +156,7 @@ class Guard:
             return
         sent = False
 
-        async def replay():
+        async def replay() -> Message:
             nonlocal sent
             if sent:
                 return await receive()
@@ -163,7 +165,7 @@ class Guard:
 
         started = False
 
-        async def tracking_send(message):
+        async def tracking_send(message: Message) -> None:
             nonlocal started
             started = started or message["type"] == "http.response.start"
             await send(message)
@@ -178,7 +180,7 @@ class Guard:
 
 def _json_problem(body: bytes) -> str | None:
     """Why `body` is not strict JSON (NaN and Infinity refused, text must be valid UTF-8), or None."""
-    def constant(name: str):
+    def constant(name: str) -> NoReturn:
         raise ValueError(f"{name} is not a JSON number")
 
     try:
@@ -191,7 +193,7 @@ def _json_problem(body: bytes) -> str | None:
     return None
 
 
-def _check_text(value) -> None:
+def _check_text(value: object) -> None:
     stack = [value]
     while stack:
         item = stack.pop()
@@ -204,7 +206,7 @@ def _check_text(value) -> None:
             stack.extend(item)
 
 
-async def _refuse(send, status: int, detail: str) -> None:
+async def _refuse(send: Send, status: int, detail: str) -> None:
     body = json.dumps({"detail": detail}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),

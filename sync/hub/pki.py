@@ -23,6 +23,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -66,7 +67,7 @@ class Device:
     revoked_at: str | None
     fingerprint: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "facility": self.facility, "name": self.name, "enrolled_at": self.enrolled_at,
                 "revoked_at": self.revoked_at}
 
