@@ -141,13 +141,13 @@ class Daemon:
             self.stopping.set()
             self.wake.set()
 
-        def sync_now(signum: int, frame: FrameType | None) -> None:
+        def request_sync(signum: int, frame: FrameType | None) -> None:
             self.sync_now.set()
             self.wake.set()
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, stop)
-        signal.signal(signal.SIGUSR1, sync_now)
+        signal.signal(signal.SIGUSR1, request_sync)
         notify("READY=1")
         notify("STATUS=cache open; first sync starting")
         scheduler = BackgroundScheduler(
