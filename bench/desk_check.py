@@ -33,7 +33,7 @@ import time
 from dataclasses import replace
 from datetime import date, timedelta
 
-from _common import NOW, ROOT, TODAY, load_note, percentile, watchdog
+from _common import NOW, OUT, TODAY, load_note, percentile, watchdog
 from madoguchi.edge import store
 from madoguchi.edge.config import JST, Policy
 from madoguchi.edge.desk import run_check
@@ -134,7 +134,7 @@ def count_today_ms(conn, since: str, rounds: int = 200) -> float:
 def probe(mode: str, checks: int) -> None:
     """Run under strace: a small store, then `checks` checks (offline, or online with the live
     answer saved first as the hub client does)."""
-    with tempfile.TemporaryDirectory(dir=ROOT / "bench" / "out") as tmp:
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         conn, requests = build(tmp, 1000, max(checks, 1))
         clock = lambda: NOW  # noqa: E731
 
@@ -174,6 +174,7 @@ def main() -> None:
     parser.add_argument("--watchdog", type=float, default=3600.0, help="give up after this many seconds in all")
     parser.add_argument("--probe", choices=("offline", "online"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
     watchdog(args.watchdog)
     if args.probe:
         probe(args.probe, args.checks)
@@ -188,7 +189,7 @@ def main() -> None:
     print("fair: disjoint random keys per side, the same warm-up, order alternating each check, same DB and pragmas")
     for patients in args.records:
         per_side = WARMUP + args.checks
-        with tempfile.TemporaryDirectory(dir=ROOT / "bench" / "out") as tmp:
+        with tempfile.TemporaryDirectory(dir=OUT) as tmp:
             t0 = time.perf_counter()
             conn, requests = build(tmp, patients, 4 * per_side)
             raw_tables(conn)
