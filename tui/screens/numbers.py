@@ -19,6 +19,7 @@ from madoguchi.edge.numbers import (
 )
 from madoguchi.edge.verdict import CheckRequest, Method
 from madoguchi.tui.screens.base import DeskScreen
+from madoguchi.tui.screens.consent import ConsentScreen
 from madoguchi.tui.widgets.field import Field, japanese_message
 from madoguchi.tui.widgets.fund_rows import FundRows
 from textual.app import ComposeResult
@@ -213,4 +214,4 @@ class NumbersScreen(DeskScreen):
             self.tell_card("カードを確認してチェックしてください（なければ申立 F5）")
             self.query_one("#card-presented", Checkbox).focus()
             return
-        self.app.start_check(request)
+        self.app.push_screen(ConsentScreen(request))  # the patient is at the desk: they answer
