@@ -112,7 +112,10 @@ class NumbersScreen(DeskScreen):
 
     def needs_card(self) -> bool:
         """お知らせ / マイナポータル count only with the My Number Card presented as well."""
-        return DOCUMENT_RULES[self.query_one("#document", Select).value].requires_card
+        return DOCUMENT_RULES[self.chosen_document()].requires_card
+
+    def chosen_document(self) -> DocumentKind:
+        return DocumentKind(self.query_one("#document", Select).value)  # the Select has no blank
 
     def on_select_changed(self, event: Select.Changed) -> None:
         self.tell_card("")
@@ -139,7 +142,7 @@ class NumbersScreen(DeskScreen):
         v = self.values()
         errors: dict[str, str] = {}
         funds = self.query_one(FundRows).funds(errors)
-        document = self.query_one("#document", Select).value
+        document = self.chosen_document()
         welfare = next((f for f in funds if f.is_welfare), None)
         if not (v["insurer"].strip() or v["number"].strip()) and (welfare or document == DocumentKind.MEDICAL_TICKET):
             return self.ticket_request(v, funds, welfare, errors)
