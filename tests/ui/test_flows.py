@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from madoguchi.edge.config import JST
 from madoguchi.edge.verdict import Method, Outcome, Source
@@ -110,6 +112,8 @@ async def test_numbers_check_asks_the_patients_consent(desk, collected):
         verdict = collected.of(messages.VerdictReady)[1].result.verdict
         assert verdict.request["consent"] == {"limit": "1", "medical": "0"}
         assert verdict.record.limit_class == p["limit_class"]
+        details = [json.loads(row[0]) for row in desk.service.conn.execute("SELECT detail FROM audit ORDER BY id")]
+        assert [d["consent"] for d in details] == [{"limit": "0", "medical": "1"}, {"limit": "1", "medical": "0"}]
 
 
 async def test_numbers_are_validated_as_typed(desk, collected):
