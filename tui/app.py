@@ -90,9 +90,7 @@ class DeskApp(App, inherit_bindings=False):
     def on_mount(self) -> None:
         if self.card_port is not None:
             self.service.reader_state = "connected"
-            self._card_monitor = self.card_port.start_monitor(
-                lambda reader: self.post_message(messages.CardInserted(reader)),
-                lambda reader: self.post_message(messages.CardRemoved()))
+            self._card_monitor = self.card_port.start_monitor(self._card_inserted, self._card_removed)
         self.set_interval(STATUS_REFRESH_SECONDS, self.refresh_status)
         self.refresh_status()
         self.call_after_refresh(self._first_frame)
@@ -209,6 +207,13 @@ class DeskApp(App, inherit_bindings=False):
             self.notify(message.message_ja, severity="error")
 
     # ---- card -------------------------------------------------------------------
+
+    def _card_inserted(self, reader: str) -> None:
+        """From the card monitor's thread."""
+        self.post_message(messages.CardInserted(reader))
+
+    def _card_removed(self, reader: str) -> None:
+        self.post_message(messages.CardRemoved())
 
     def on_card_inserted(self, message: messages.CardInserted) -> None:
         from madoguchi.tui.screens.pin import PinScreen

@@ -49,7 +49,7 @@ def desk_settings(config: Config) -> dict:
     return {"staff_pin": str(section.get("staff_pin", "")), "keymap": dict(section.get("keymap", {}))}
 
 
-def open_or_create(data_dir: Path):
+def open_or_create(data_dir: Path) -> sqlite3.Connection:
     """The store, created empty on a fresh install (before the first sync): the desk starts and
     says there is no data rather than failing. A database that exists but cannot be opened
     (store.StoreLocked: encrypted, no or a wrong key) is still an error."""
@@ -92,8 +92,10 @@ def run_desk(config: Config, live_source: LiveSourceFactory | None = None) -> in
         service.reader_state = "error"
     scanner = None
     if scanner_settings.serial_port:
-        scanner = SerialScanner.from_settings(scanner_settings, lambda payload: app.post_message(
-            messages.ScanReceived(payload)))
+        def scanned(payload: bytes) -> None:  # from the scanner's thread
+            app.post_message(messages.ScanReceived(payload))
+
+        scanner = SerialScanner.from_settings(scanner_settings, scanned)
         scanner.start()
     try:
         app.run()

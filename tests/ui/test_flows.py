@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from madoguchi.edge.config import JST
 from madoguchi.edge.verdict import Method, Outcome, Source
 from madoguchi.tui import messages
+from madoguchi.tui.screens.consent import ConsentScreen
 from madoguchi.tui.screens.declaration import DeclarationScreen
 from madoguchi.tui.screens.followups import FollowupsScreen
 from madoguchi.tui.screens.idle import IdleScreen
@@ -14,7 +18,8 @@ from madoguchi.tui.screens.numbers import NumbersScreen, insurer_feedback
 from madoguchi.tui.screens.result import ResultScreen
 from textual.widgets import DataTable, Input, Static
 
-from tests.ui.conftest import SIZE, declare, plain, settle, wait_until
+from tests.conftest import NOW
+from tests.ui.conftest import SIZE, answer_consent, declare, plain, settle, staff_notes, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -68,7 +73,7 @@ async def test_numbers_check_online_is_ok(desk, collected):
     async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
         await type_numbers(pilot, desk, person(desk, "valid"))
         await pilot.press("enter")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         ready = collected.of(messages.VerdictReady)
         assert len(ready) == 1 and ready[0].request.method == Method.NUMBERS
         verdict = ready[0].result.verdict
@@ -77,6 +82,38 @@ async def test_numbers_check_online_is_ok(desk, collected):
         assert str(desk.screen.query_one("#verdict-band", Static).content) == "〇  確認OK"
         await pilot.press("enter")
         assert isinstance(desk.screen, IdleScreen)
+
+
+async def test_numbers_check_asks_the_patients_consent(desk, collected):
+    """A 資格確認書's numbers: the facility obtains the consent of the patient at the desk, on the
+    patient-facing questions; the answers reach the request, and the verdict hides the 限度額 class."""
+    today = NOW.astimezone(JST).date().isoformat()
+    p = next(r for r in desk.demo.world.records if r["limit_class"] and r["disqualification_date"] is None
+             and r["registered_on"] <= today)
+    async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
+        await type_numbers(pilot, desk, p)
+        await pilot.press("f10")
+        await settle(pilot, desk)
+        assert isinstance(desk.screen, ConsentScreen) and not collected.of(messages.VerdictReady)
+        assert "限度額情報" in str(desk.screen.query_one("#consent-question", Static).content)
+        await pilot.press("escape")  # staff go back to the form: nothing typed is lost
+        assert isinstance(desk.screen, NumbersScreen)
+        assert desk.screen.query_one("#number", Input).value == p["number"]
+        await pilot.press("f10")
+        await answer_consent(pilot, desk, "2", "1")
+        (ready,) = collected.of(messages.VerdictReady)
+        assert ready.result.verdict.request["consent"] == {"limit": "0", "medical": "1"}
+        assert ready.result.verdict.record.limit_class == ""
+        assert "限度額情報：同意なし" in plain(desk.screen.query_one("#verdict-details Static"))
+        await pilot.press("enter")
+        await type_numbers(pilot, desk, p)
+        await pilot.press("f10")
+        await answer_consent(pilot, desk, "1", "2")
+        verdict = collected.of(messages.VerdictReady)[1].result.verdict
+        assert verdict.request["consent"] == {"limit": "1", "medical": "0"}
+        assert verdict.record.limit_class == p["limit_class"]
+        details = [json.loads(row[0]) for row in desk.service.conn.execute("SELECT detail FROM audit ORDER BY id")]
+        assert [d["consent"] for d in details] == [{"limit": "0", "medical": "1"}, {"limit": "1", "medical": "0"}]
 
 
 async def test_numbers_are_validated_as_typed(desk, collected):
@@ -98,7 +135,7 @@ async def test_lost_qualification_is_ng_with_next_steps(desk, collected):
     async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
         await type_numbers(pilot, desk, person(desk, "lost"))
         await pilot.press("f10")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "f8")
         verdict = collected.of(messages.VerdictReady)[0].result.verdict
         assert verdict.outcome == Outcome.NG
         assert str(desk.screen.query_one("#verdict-band", Static).content) == "✕  資格なし／無効"
@@ -112,7 +149,7 @@ async def test_offline_stale_data_needs_confirmation_then_followup(desk, collect
         desk.demo.world.national.cut()
         await type_numbers(pilot, desk, person(desk, "stale"))
         await pilot.press("enter")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         verdict = collected.of(messages.VerdictReady)[0].result.verdict
         assert verdict.outcome == Outcome.CONFIRM and verdict.source == Source.CACHE
         assert str(desk.screen.query_one("#verdict-band", Static).content) == "？  要確認"
@@ -182,7 +219,7 @@ async def test_today_log_is_searchable_by_kana_and_time(desk, collected):
         for kind in ("valid", "lost"):
             await type_numbers(pilot, desk, person(desk, kind))
             await pilot.press("enter")
-            await settle(pilot, desk)
+            await answer_consent(pilot, desk, "1", "1")
         await pilot.press("f7")
         await settle(pilot, desk)
         assert isinstance(desk.screen, LogScreen)
@@ -210,11 +247,12 @@ async def test_a_hung_check_times_out_to_the_fallback(tmp_path, collected):
     desk.check_margin = 0.3
     async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
         await type_numbers(pilot, desk, person(desk, "valid"))
+        await pilot.press("enter")
+        assert isinstance(desk.screen, ConsentScreen)
         with desk.service._lock:  # the database hangs until the lock is let go: no race
-            await pilot.press("enter")
-            assert isinstance(desk.screen, ResultScreen) and desk.screen.verdict is None
-            await wait_until(pilot, lambda: desk.screen.query("#result-failure"), "the fallback")
-            assert "応答がありません" in str(desk.screen.query_one("#result-failure", Static).content)
+            await pilot.press("f8")  # the check runs from the consent screen, with its own timeout
+            await wait_until(pilot, lambda: "応答がありません" in staff_notes(desk), "the fallback")
+            assert "番号入力（F2）" in staff_notes(desk) and not desk.screen.query_one("#consent-spinner").display
             assert desk.is_running
         await settle(pilot, desk)
         assert not collected.of(messages.VerdictReady)  # the late answer is dropped
@@ -274,16 +312,16 @@ async def test_a_spinner_shows_while_the_online_source_is_held(tmp_path, collect
     try:
         async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
             await type_numbers(pilot, desk, person(world, "valid"))
-            await pilot.press("enter")
+            await pilot.press("enter", "1", "1")  # the check runs from the consent screen
             await wait_until(pilot, asked.is_set, "the online source asked")
             assert budgets == [0.2]
-            assert isinstance(desk.screen, ResultScreen) and desk.screen.query("LoadingIndicator")
-            assert not desk.screen.query("#result-failure")
+            assert isinstance(desk.screen, ConsentScreen) and desk.screen.query_one("#consent-spinner").display
+            assert not staff_notes(desk)
             released.set()  # no answer: the cache decides
             await settle(pilot, desk)
             verdict = collected.of(messages.VerdictReady)[0].result.verdict
             assert verdict.source == Source.CACHE
-            assert not desk.screen.query("LoadingIndicator")
+            assert isinstance(desk.screen, ResultScreen) and not desk.screen.query("LoadingIndicator")
     finally:
         released.set()
 
@@ -294,12 +332,12 @@ async def test_a_hung_online_source_shows_the_fallback(tmp_path, collected):
     try:
         async with desk.run_test(size=SIZE, message_hook=collected.append) as pilot:
             await type_numbers(pilot, desk, person(world, "valid"))
-            await pilot.press("enter")
-            await wait_until(pilot, lambda: desk.screen.query("#result-failure"), "the fallback")
+            await pilot.press("enter", "1", "1")
+            await wait_until(pilot, lambda: "応答がありません" in staff_notes(desk), "the fallback")
             assert asked.is_set() and budgets == [0.2]
-            assert "応答がありません" in str(desk.screen.query_one("#result-failure", Static).content)
-            await pilot.press("enter")  # the UI did not freeze: the next patient
-            assert isinstance(desk.screen, IdleScreen)
+            assert not desk.screen.query_one("#consent-spinner").display
+            await pilot.press("escape")  # the UI did not freeze: back to the numbers, to try another way
+            assert isinstance(desk.screen, NumbersScreen)
             released.set()
             await settle(pilot, desk)
             assert not collected.of(messages.VerdictReady)  # the late answer is dropped

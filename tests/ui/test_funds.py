@@ -38,7 +38,7 @@ async def test_a_welfare_patient_from_the_medical_ticket_pays_nothing(desk, coll
         assert str(desk.screen.query_one("#fund1-message", Label).content) == "OK 生活保護（医療扶助）"
         desk.screen.query_one("#birth", Input).value = p["birth_date"]
         await pilot.press("f10")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         verdict = collected.of(messages.VerdictReady)[-1].result.verdict
         assert verdict.outcome == Outcome.OK and verdict.copay_percent is None and verdict.charge.percent == 0
         assert isinstance(desk.screen, ResultScreen)
@@ -53,7 +53,7 @@ async def test_a_nanbyou_patient_with_the_cap_typed(desk, collected):
         await type_fund(pilot, desk, 1, NANBYOU, RECIPIENT, "5000")
         assert desk.screen.query_one("#row-fund2").display  # room for the next fund
         await pilot.press("f10")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         charge = collected.of(messages.VerdictReady)[-1].result.verdict.charge
         assert (charge.percent, charge.monthly_cap_yen) == (20, 5000)
         assert "2割（月上限 5,000円" in details(desk) and "3割（保険）" in details(desk)
@@ -65,7 +65,7 @@ async def test_a_fund_without_a_rule_is_shown_as_unknown(desk, collected):
         await type_numbers(pilot, desk, person(desk, "preschool"))
         await type_fund(pilot, desk, 1, city, RECIPIENT)
         await pilot.press("f10")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         assert not collected.of(messages.VerdictReady)[-1].result.verdict.charge.known
         assert "負担ルール未設定（窓口負担を確認）" in details(desk)
 

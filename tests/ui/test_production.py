@@ -18,7 +18,7 @@ from madoguchi.tui.screens.scan import ScanScreen
 from madoguchi.tui.service import DeskService
 from textual.widgets import Label, Static
 
-from tests.ui.conftest import SIZE, declare, fixed_clock, settle, staff_notes
+from tests.ui.conftest import SIZE, answer_consent, declare, fixed_clock, settle, staff_notes
 from tests.ui.test_flows import person, type_numbers
 
 pytestmark = pytest.mark.asyncio
@@ -42,7 +42,7 @@ async def test_a_fresh_install_starts_and_says_there_is_no_data(tmp_path, collec
         # Numbers typed for a real patient: never 確認OK from no data.
         await type_numbers(pilot, desk, person(demo, "valid"))
         await pilot.press("enter")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "f8")
         verdict = collected.of(messages.VerdictReady)[0].result.verdict
         assert verdict.outcome == Outcome.CONFIRM and verdict.source != Source.ONLINE
         assert isinstance(desk.screen, ResultScreen)

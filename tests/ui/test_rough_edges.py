@@ -132,7 +132,7 @@ async def test_followups_name_the_patient_fit_the_screen_and_are_not_covered(des
         desk.demo.world.national.cut()
         await type_numbers(pilot, desk, person(desk, "stale"))
         await pilot.press("enter")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         await pilot.press("escape")
         await demo_action(pilot, desk, "network")  # back online: reconciliation, and a toast
         await wait_until(pilot, lambda: desk.service.followups(), "a followup")
@@ -168,14 +168,14 @@ async def test_one_screen_says_which_age_is_which_and_writes_dates_one_way(desk,
         desk.demo.world.national.cut()
         await type_numbers(pilot, desk, person(desk, "stale"))
         await pilot.press("enter")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         details = plain(desk.screen.query_one("#verdict-details Static"))
         assert "オフライン：この方の資格は" in details  # the record's age
         assert text(desk, "#status-data").endswith("時点")  # the synced data's age
         await pilot.press("escape")
         await type_numbers(pilot, desk, person(desk, "lost"))
         await pilot.press("enter")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         shown = "\n".join(plain(w) for w in desk.screen.query(Static))
         assert "に資格喪失" in shown and not re.search(r"\d{4}-\d{2}-\d{2}", shown), shown
 
@@ -253,7 +253,7 @@ async def test_every_verdict_reads_without_colour(desk, collected):
                 desk.demo.world.national.cut()
             await type_numbers(pilot, desk, person(desk, kind))
             await pilot.press("enter")
-            await settle(pilot, desk)
+            await answer_consent(pilot, desk, "1", "1")
             bands[kind] = text(desk, "#verdict-band")
             await pilot.press("escape")
     assert bands == {"valid": "〇  確認OK", "lost": "✕  資格なし／無効", "not_found": "？  要確認"}

@@ -15,7 +15,7 @@ from madoguchi.tui.screens.scan import ScanScreen
 from textual import events
 from textual.widgets import Input, Label, Select, Static
 
-from tests.ui.conftest import SIZE, plain, settle, wait_until
+from tests.ui.conftest import SIZE, answer_consent, plain, settle, wait_until
 
 pytestmark = pytest.mark.asyncio
 
@@ -141,7 +141,7 @@ async def test_notice_qr_leads_to_numbers_that_need_the_card_presented(desk, col
         assert "チェックしてください" in str(message.content) and message.has_class("-error")
         assert screen.focused.id == "card-presented"
         await pilot.press("space", "f10")
-        await settle(pilot, desk)
+        await answer_consent(pilot, desk, "1", "1")
         ready = collected.of(messages.VerdictReady)[0]
         assert ready.request.document == DocumentKind.NOTICE and ready.request.card_presented
         assert ready.result.verdict.outcome == Outcome.OK

@@ -13,6 +13,7 @@ from textual.widgets import Input
 from tests.ui.conftest import choose, settle
 
 SIZE = (80, 24)
+CONSENT = ("1", "1")  # after a check by numbers, the patient answers the consent questions
 
 
 def freeze(app) -> None:
@@ -58,15 +59,15 @@ def test_numbers_with_a_check_digit_error(snap_compare, desk):
 
 
 def test_result_ok(snap_compare, desk):
-    assert snap_compare(desk, terminal_size=SIZE, run_before=then(fill_numbers("valid"), ("enter",)))
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(fill_numbers("valid"), ("enter",), CONSENT))
 
 
 def test_result_lost(snap_compare, desk):
-    assert snap_compare(desk, terminal_size=SIZE, run_before=then(fill_numbers("lost"), ("enter",)))
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(fill_numbers("lost"), ("enter",), CONSENT))
 
 
 def test_result_masked_name(snap_compare, desk):
-    assert snap_compare(desk, terminal_size=SIZE, run_before=then(fill_numbers("masked_name"), ("enter",)))
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(fill_numbers("masked_name"), ("enter",), CONSENT))
 
 
 def test_result_of_a_medical_ticket_with_a_fund_rule_unset(snap_compare, desk):
@@ -81,14 +82,14 @@ def test_result_of_a_medical_ticket_with_a_fund_rule_unset(snap_compare, desk):
             pilot.app.screen.query_one(f"#{field}", Input).value = value
         await settle(pilot, pilot.app)
 
-    assert snap_compare(desk, terminal_size=SIZE, run_before=then(ticket, ("f10",)))
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(ticket, ("f10",), CONSENT))
 
 
 def test_result_offline_stale(snap_compare, desk):
     async def cut(pilot) -> None:
         pilot.app.demo.world.national.cut()
 
-    assert snap_compare(desk, terminal_size=SIZE, run_before=then(cut, fill_numbers("stale"), ("enter",)))
+    assert snap_compare(desk, terminal_size=SIZE, run_before=then(cut, fill_numbers("stale"), ("enter",), CONSENT))
 
 
 def test_declaration_form(snap_compare, desk):
@@ -105,6 +106,8 @@ def test_followups(snap_compare, desk):
         app.demo.world.national.cut()
         await fill_numbers("stale")(pilot)
         await pilot.press("enter")
+        await settle(pilot, app)
+        await pilot.press(*CONSENT)
         await settle(pilot, app)
         app.demo.world.national.restore()
         app.service.reconcile()

@@ -1,5 +1,7 @@
 """The consent questions, after the PIN (or 目視), on the patient's side of the desk: the ones
 the official reader asks (docs/domain.md section 10), as large yes/no choices on the numeric pad.
+A check by a document's numbers (番号入力) asks them too, after F10: there the facility itself
+obtains the consent of the patient in front of the desk; Esc goes back to the typed numbers.
 
 1 is yes, 2 is no. The check never waits long for them: after `CONSENT_TIMEOUT` seconds the
 questions not answered count as not given (0), staff may go on at once with F8 (同意なし, 0 for
@@ -13,10 +15,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from madoguchi.edge.verdict import CONSENT_DIFFICULT, CONSENT_GIVEN, CONSENT_NOT_GIVEN, CheckRequest, Consent
+from madoguchi.edge.verdict import (
+    CONSENT_DIFFICULT,
+    CONSENT_GIVEN,
+    CONSENT_NOT_GIVEN,
+    CheckRequest,
+    Consent,
+    Method,
+)
 from madoguchi.tui import messages, patient
 from madoguchi.tui.screens.base import DeskScreen
-from madoguchi.tui.screens.pin import FALLBACK_JA
+from madoguchi.tui.screens.pin import FALLBACK_JA as CARD_FALLBACK_JA
+from madoguchi.tui.screens.result import FALLBACK_JA as NUMBERS_FALLBACK_JA
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -99,7 +109,10 @@ class ConsentScreen(DeskScreen):
     def action_cancel(self) -> None:
         self._timer.stop()
         self.workers.cancel_group(self, "check")
-        self.app.go_idle()
+        if self.request.method == Method.NUMBERS:
+            self.app.pop_screen()  # back to the form, the typed numbers kept
+        else:
+            self.app.go_idle()
 
     def _done(self, rest: str = CONSENT_NOT_GIVEN) -> None:
         if self.answered:
@@ -129,4 +142,5 @@ class ConsentScreen(DeskScreen):
         self._timer.stop()
         self.query_one("#consent-spinner").display = False
         self.query_one("#consent-question", Static).update(patient.text(self.language, "ask_staff"))
-        self.app.notify(f"{message_ja}\n{FALLBACK_JA}", title=STAFF_TITLE, severity="warning", timeout=15)
+        fallback_ja = NUMBERS_FALLBACK_JA if self.request.method == Method.NUMBERS else CARD_FALLBACK_JA
+        self.app.notify(f"{message_ja}\n{fallback_ja}", title=STAFF_TITLE, severity="warning", timeout=15)

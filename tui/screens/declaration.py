@@ -132,7 +132,10 @@ class DeclarationScreen(DeskScreen):
         self.action_submit()
 
     def action_sample(self) -> None:
-        for name, value in self.app.demo.sample_declaration().items():
+        demo = self.app.demo
+        if demo is None:  # F8 is offered only in the demo (check_action)
+            return
+        for name, value in demo.sample_declaration().items():
             if name == "card":
                 self.query_one("#card", Select).value = value
             elif name == "card_sex":
@@ -163,9 +166,10 @@ class DeclarationScreen(DeskScreen):
         for name in FIELDS:
             if name in errors:
                 self.query_one(f"#row-{name}", Field).tell(errors[name])
-        sex = self.query_one("#card_sex", Select)
+        sex: Select[int] = self.query_one("#card_sex", Select)
+        card_sex = sex.selection or 0  # 0: not chosen
         missing = [] if card.value == "yes" else [(card, "#card-message", "カードの提示の有無を選んでください")]
-        if not sex.value:
+        if not card_sex:
             missing.append((sex, "#card_sex-message", "券面の性別を選んでください"))
         for _, label, message in missing:
             self.query_one(label, Static).update(message)
@@ -178,7 +182,7 @@ class DeclarationScreen(DeskScreen):
             name=values["name"], name_kana=kana, birth_date=birth, address=values["address"],
             insurer=values["insurer"], workplace=values["workplace"], phone=values["phone"],
             income_class=self.income(), card_name=values["card_name"], card_birth_date=card_birth,
-            card_sex=int(sex.value), card_address=values["card_address"],
+            card_sex=card_sex, card_address=values["card_address"],
         )
         self.app.start_check(CheckRequest(Method.DECLARATION, DocumentKind.DECLARATION, card_presented=True,
                                           declaration=declaration))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -9,13 +11,19 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+if TYPE_CHECKING:
+    from madoguchi.tui.app import DemoControls, DeskApp
+
 
 class DemoMenuScreen(ModalScreen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "閉じる", id="desk.demo.close")] + [
+    BINDINGS = [Binding("escape", "app.pop_screen", "閉じる", id="desk.demo.close"), *(
         Binding(str(n % 10), f"choose({n - 1})", show=False, id=f"desk.demo.{n % 10}") for n in range(1, 11)
-    ]
+    )]
 
-    def __init__(self, demo) -> None:
+    if TYPE_CHECKING:
+        app: DeskApp  # it runs in the desk
+
+    def __init__(self, demo: DemoControls) -> None:
         super().__init__()
         self.demo = demo
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,9 +11,15 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+if TYPE_CHECKING:
+    from madoguchi.tui.app import DeskApp
+
 
 class MaintenanceScreen(ModalScreen):
     BINDINGS = [Binding("escape", "app.pop_screen", "戻る", id="desk.maintenance.back")]
+
+    if TYPE_CHECKING:
+        app: DeskApp  # it runs in the desk
 
     def compose(self) -> ComposeResult:
         with Vertical(id="maintenance"):

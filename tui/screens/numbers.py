@@ -19,6 +19,7 @@ from madoguchi.edge.numbers import (
 )
 from madoguchi.edge.verdict import CheckRequest, Method
 from madoguchi.tui.screens.base import DeskScreen
+from madoguchi.tui.screens.consent import ConsentScreen
 from madoguchi.tui.widgets.field import Field, japanese_message
 from madoguchi.tui.widgets.fund_rows import FundRows
 from textual.app import ComposeResult
@@ -111,7 +112,10 @@ class NumbersScreen(DeskScreen):
 
     def needs_card(self) -> bool:
         """お知らせ / マイナポータル count only with the My Number Card presented as well."""
-        return DOCUMENT_RULES[self.query_one("#document", Select).value].requires_card
+        return DOCUMENT_RULES[self.chosen_document()].requires_card
+
+    def chosen_document(self) -> DocumentKind:
+        return DocumentKind(self.query_one("#document", Select).value)  # the Select has no blank
 
     def on_select_changed(self, event: Select.Changed) -> None:
         self.tell_card("")
@@ -138,7 +142,7 @@ class NumbersScreen(DeskScreen):
         v = self.values()
         errors: dict[str, str] = {}
         funds = self.query_one(FundRows).funds(errors)
-        document = self.query_one("#document", Select).value
+        document = self.chosen_document()
         welfare = next((f for f in funds if f.is_welfare), None)
         if not (v["insurer"].strip() or v["number"].strip()) and (welfare or document == DocumentKind.MEDICAL_TICKET):
             return self.ticket_request(v, funds, welfare, errors)
@@ -213,4 +217,4 @@ class NumbersScreen(DeskScreen):
             self.tell_card("カードを確認してチェックしてください（なければ申立 F5）")
             self.query_one("#card-presented", Checkbox).focus()
             return
-        self.app.start_check(request)
+        self.app.push_screen(ConsentScreen(request))  # the patient is at the desk: they answer

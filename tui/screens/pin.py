@@ -7,7 +7,9 @@ has a fixed description, so its arguments never reach Textual's logs).
 
 from __future__ import annotations
 
-from madoguchi.edge.card import CardError, CardLocked, CardSession, CardTimeout, WrongPin, request_for
+from typing import TYPE_CHECKING
+
+from madoguchi.edge.card import CardError, CardLocked, CardSession, CardTimeout, HolderProof, WrongPin, request_for
 from madoguchi.edge.card.jpki import WrongPinFormat
 from madoguchi.tui import messages, patient
 from madoguchi.tui.screens.base import DeskScreen
@@ -18,6 +20,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Digits, LoadingIndicator, Static
 from textual.worker import get_current_worker
+
+if TYPE_CHECKING:
+    from madoguchi.tui.cards import CardPort
 
 PIN_LENGTH = 4
 FALLBACK_JA = ("目視確認（F4）か、マイナポータル画面・お知らせをカードと一緒に（F3）。"
@@ -153,7 +158,9 @@ class PinScreen(DeskScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="read PIN tries")
     def read_tries(self) -> None:
         try:
-            self.session = self.app.card_port.session()
+            port = self.app.card_port
+            assert port is not None  # this screen is shown for a card in the port's reader
+            self.session = port.session()
             tries = self.session.pin_tries_left()
         except CardError as exc:
             if not get_current_worker().is_cancelled:
@@ -227,6 +234,7 @@ class PinScreen(DeskScreen):
     @work(thread=True, exit_on_error=False, group="card", description="prove card holder")
     def prove(self, pin: str) -> None:
         try:
+            assert self.session is not None  # opened by read_tries: the tries are known
             proof = self.session.prove_holder(pin)
         except CardError as exc:
             if not get_current_worker().is_cancelled:
@@ -279,7 +287,7 @@ class VisualCheckScreen(DeskScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.proof = None
+        self.proof: HolderProof | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="visual"):
@@ -293,11 +301,12 @@ class VisualCheckScreen(DeskScreen):
         return True
 
     def on_mount(self) -> None:
-        if self.app.card_port is None:
+        port = self.app.card_port
+        if port is None:
             self._show("カードリーダーがありません。書類（F3）か番号入力（F2）で受け付けてください", error=True)
             return
         self._watchdog = self.set_timer(self.app.card_timeout, self._timed_out)
-        self.read()
+        self.read(port)
 
     def _show(self, message: str, error: bool = False) -> None:
         self.query_one("#visual-spinner").display = False
@@ -310,9 +319,9 @@ class VisualCheckScreen(DeskScreen):
         self._show("カードが応答しません。書類（F3）か番号入力（F2）で受け付けてください", error=True)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="read for visual check")
-    def read(self) -> None:
+    def read(self, port: CardPort) -> None:
         try:
-            proof = self.app.card_port.session().read_for_visual_check()
+            proof = port.session().read_for_visual_check()
         except CardError as exc:
             if not get_current_worker().is_cancelled:
                 self.post_message(messages.CardProblem(type(exc).__name__, exc.message_ja))
@@ -320,7 +329,7 @@ class VisualCheckScreen(DeskScreen):
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._read_done, proof)
 
-    def _read_done(self, proof) -> None:
+    def _read_done(self, proof: HolderProof) -> None:
         self._watchdog.stop()
         self.proof = proof
         self._show("写真と本人が一致したら F10 を押してください（目視確認として記録されます）")
@@ -340,7 +349,7 @@ class VisualCheckScreen(DeskScreen):
             self.confirm(self.proof)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="visual check")
-    def confirm(self, proof) -> None:
+    def confirm(self, proof: HolderProof) -> None:
         link = self.app.service.card_link(proof.certificate_der)
         if link is None:
             self.post_message(messages.CardProblem(NO_DATA, NO_DATA_JA))

@@ -39,12 +39,13 @@ class StatusBar(Horizontal):
             return
         network.update("オンライン" if status.online else "オフライン")
         network.set_class(not status.online, "-warning")
-        no_data = status.data_age_seconds is None  # a fresh install before the first sync
-        if no_data:
+        age = status.data_age_seconds
+        no_data = age is None  # a fresh install before the first sync
+        if age is None:
             data.update("データ: なし（同期待ち）")
         else:  # the age of the synced data as a whole; a verdict shows its own record's age
             stale = "（古い）" if status.data_stale else ""  # in words too, not by colour alone
-            data.update(f"データ: {age_ja(status.data_age_seconds)}時点{stale}")
+            data.update(f"データ: {age_ja(age)}時点{stale}")
         data.set_class(status.data_stale and not (status.sync_rejected or no_data), "-warning")
         data.set_class(status.sync_rejected or no_data, "-error")
         if status.sync_rejected:
