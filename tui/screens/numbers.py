@@ -162,18 +162,7 @@ class NumbersScreen(DeskScreen):
             branch = normalize_branch(v["branch"])
         except InputError as exc:
             errors["branch"] = japanese_message(exc, "枝番は2桁の数字です")
-        today = self._today()
-        birth = None
-        try:
-            birth = parse_birth_date(v["birth"], today)
-        except InputError as exc:
-            errors["birth"] = japanese_message(exc, "生年月日が正しくありません")
-        valid_until = None
-        if v["valid_until"].strip():
-            try:
-                valid_until = parse_birth_date(v["valid_until"], date.max)
-            except InputError as exc:
-                errors["valid_until"] = japanese_message(exc, "有効期限が正しくありません")
+        birth, valid_until = self.dates(v, errors)
         if errors or insurer is None or birth is None:
             return None, errors
         return CheckRequest(
@@ -187,6 +176,15 @@ class NumbersScreen(DeskScreen):
         """医療券 (医療扶助): no insurance numbers; its 公費負担者番号 and 受給者番号 find the patient."""
         if welfare is None or not welfare.recipient_number:
             errors.setdefault("fund1", "医療券の公費負担者番号（12で始まる8桁）と受給者番号を入力してください")
+        birth, valid_until = self.dates(v, errors)
+        if errors or welfare is None or birth is None:
+            return None, errors
+        return CheckRequest(Method.NUMBERS, DocumentKind.MEDICAL_TICKET, insurer_number=welfare.payer_number,
+                            number=welfare.recipient_number, birth_date=birth, printed_valid_until=valid_until,
+                            public_funds=funds), errors
+
+    def dates(self, v: dict[str, str], errors: dict[str, str]) -> tuple[date | None, date | None]:
+        """The birth date and the printed 有効期限 (optional), each error by its field."""
         birth = valid_until = None
         try:
             birth = parse_birth_date(v["birth"], self._today())
@@ -197,11 +195,7 @@ class NumbersScreen(DeskScreen):
                 valid_until = parse_birth_date(v["valid_until"], date.max)
             except InputError as exc:
                 errors["valid_until"] = japanese_message(exc, "有効期限が正しくありません")
-        if errors or welfare is None or birth is None:
-            return None, errors
-        return CheckRequest(Method.NUMBERS, DocumentKind.MEDICAL_TICKET, insurer_number=welfare.payer_number,
-                            number=welfare.recipient_number, birth_date=birth, printed_valid_until=valid_until,
-                            public_funds=funds), errors
+        return birth, valid_until
 
     def action_submit(self) -> None:
         request, errors = self.build_request()
