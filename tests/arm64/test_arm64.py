@@ -85,6 +85,7 @@ def device(tmp_path_factory):
             (share / "republished").touch()
         output, _ = inside.communicate(timeout=3600)
         print(output[-6000:])
+        print("\n".join(line for line in output.splitlines() if line.startswith("arm64: ")))  # the build's times
         print(f"arm64: the whole run inside took {time.monotonic() - started:.0f} s")
         results = json.loads((share / "results.json").read_text()) if (share / "results.json").exists() else {}
         for name, step in results.items():
