@@ -7,7 +7,8 @@ enrolled by token with a hub running here on 127.0.0.1, and then, on arm64:
   - a check by numbers and a check from a scanned JAHIS prescription code
   - the production desk (`madoguchi tui`) up to its first frame, in tmux
   - the sync daemon's first run (sd_notify), and a signed sync applying a larger population
-  - the core and store unit tests: tests/unit/test_{numbers,model,verdict,reconcile,store}.py
+  - the core and store unit tests: tests/unit/test_{numbers,model,verdict,reconcile,store}.py, on
+    install.sh's environment with the lock's pytest beside it (/opt/pytest)
 Peak memory and times are printed (pytest -s) for the README's Pi budget. Select with -m arm64.
 ARM64_PATIENTS (default 2000) sizes the population the device applies after the install.
 """
