@@ -218,11 +218,20 @@ def read_lines(path: Path, key: bytes) -> Iterator[bytes]:
         raise BundleError("bundle ends inside a line or a compressed stream")
 
 
+_scan = json.JSONDecoder().scan_once  # json.loads without its checks of the input's type and encoding
+
+
 def parse(line: bytes) -> list:
+    """One line, as the hub writes it (canonical: UTF-8, nothing around the value)."""
     try:
-        item = json.loads(line)
+        text = line.decode()
+        item, end = _scan(text, 0)
+    except StopIteration:
+        raise BundleError("bad line in bundle: not JSON") from None
     except ValueError as exc:
         raise BundleError(f"bad line in bundle: {exc}") from None
+    if end != len(text):
+        raise BundleError("bad line in bundle: extra data after the value")
     if not isinstance(item, list) or not item:
         raise BundleError("bad line in bundle: not a non-empty array")
     return item
