@@ -261,6 +261,7 @@ _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _CONTROL = re.compile(r"[\x00-\x1f]")
 _TEXT_MAX = 200
 _DETAILS_MAX = 8000  # the `details` object of a stored record (record_details)
+_LONG_TEXTS = {"specific_diseases": 4000, "details": _DETAILS_MAX}  # the others: _TEXT_MAX
 _INT_RANGES = {"personal_family": (0, 2), "sex": (0, 3), "sex2": (0, 3), "copay_percent": (0, 100),
                "elderly_copay_percent": (0, 100), "preschool": (0, 1), "nondisclosure": (0, 1),
                "validity": (1, 6), "record_id": (1, 2**63 - 1)}
@@ -297,7 +298,7 @@ def _stored_problem(name: str, value) -> str | None:  # noqa: PLR0911 - one answ
         value.encode("utf-8")
     except UnicodeError:
         return "not valid text"
-    if len(value) > {"specific_diseases": 4000, "details": _DETAILS_MAX}.get(name, _TEXT_MAX):
+    if len(value) > _LONG_TEXTS.get(name, _TEXT_MAX):
         return "too long"
     if _CONTROL.search(value):
         return "control characters"
@@ -388,12 +389,11 @@ def stored_row_check(columns: tuple[str, ...]) -> Callable[[Sequence[Any]], bool
     wide_ints = tuple((index[n], *_INT_RANGES[n], n in _OPTIONAL) for n in columns
                       if n in _INT_RANGES and n not in small)
     text_names = [n for n in columns if n not in _INT_RANGES]
-    limits = {"specific_diseases": 4000, "details": _DETAILS_MAX}
     fixed = [n for n in text_names if n not in _OPTIONAL]  # never None
     fixed_texts = _getter([index[n] for n in fixed])
     optional_names = [n for n in text_names if n in _OPTIONAL]
     optional = _getter([index[n] for n in optional_names])
-    text_limits = tuple(limits.get(n, _TEXT_MAX) for n in fixed + optional_names)
+    text_limits = tuple(_LONG_TEXTS.get(n, _TEXT_MAX) for n in fixed + optional_names)
     dates = _getter([index[n] for n in text_names if n in _DATE_FIELDS])
     nonempty = _getter([index[n] for n in _REQUIRED_TEXT if n in index])
     as_of, insurer, diseases, details = (index.get(n) for n in ("as_of", "insurer_number",
