@@ -34,9 +34,9 @@ import secrets
 import sqlite3
 import struct
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -218,7 +218,8 @@ def read_lines(path: Path, key: bytes) -> Iterator[bytes]:
         raise BundleError("bundle ends inside a line or a compressed stream")
 
 
-_scan = json.JSONDecoder().scan_once  # json.loads without its checks of the input's type and encoding
+# json.loads without its checks of the input's type and encoding (set in __init__: typeshed lacks it)
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def parse(line: bytes) -> list:
