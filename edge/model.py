@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import MISSING, asdict, dataclass, fields
 from datetime import date, datetime, timedelta
 from enum import Enum, IntEnum
-from functools import cache
+from functools import cache, lru_cache
+from operator import contains, itemgetter, le
+from typing import Any
 
 from madoguchi.edge.funds import WELFARE_HOUBETSU, PublicFund
 from madoguchi.edge.numbers import age_on
@@ -258,6 +261,7 @@ _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _CONTROL = re.compile(r"[\x00-\x1f]")
 _TEXT_MAX = 200
 _DETAILS_MAX = 8000  # the `details` object of a stored record (record_details)
+_LONG_TEXTS = {"specific_diseases": 4000, "details": _DETAILS_MAX}  # the others: _TEXT_MAX
 _INT_RANGES = {"personal_family": (0, 2), "sex": (0, 3), "sex2": (0, 3), "copay_percent": (0, 100),
                "elderly_copay_percent": (0, 100), "preschool": (0, 1), "nondisclosure": (0, 1),
                "validity": (1, 6), "record_id": (1, 2**63 - 1)}
@@ -294,7 +298,7 @@ def _stored_problem(name: str, value) -> str | None:  # noqa: PLR0911 - one answ
         value.encode("utf-8")
     except UnicodeError:
         return "not valid text"
-    if len(value) > {"specific_diseases": 4000, "details": _DETAILS_MAX}.get(name, _TEXT_MAX):
+    if len(value) > _LONG_TEXTS.get(name, _TEXT_MAX):
         return "too long"
     if _CONTROL.search(value):
         return "control characters"
@@ -370,6 +374,87 @@ def _nested_problem(value) -> str | None:
     if isinstance(value, str):
         return _stored_problem("text", value)
     return "a number that is not an integer" if isinstance(value, float) else None
+
+
+def stored_row_check(columns: tuple[str, ...]) -> Callable[[Sequence[Any]], bool]:
+    """A fast test of a whole row in `columns` order, for a bulk apply: True only when
+    `stored_field_problems` would find nothing (on False, ask it for the reasons). The same rules,
+    planned once for the columns: each check runs on a group of columns at once where it can
+    (all the text joined, the small integers against their sets of allowed values)."""
+    index = {name: i for i, name in enumerate(columns)}
+    small = [n for n in columns if n in _INT_RANGES and _INT_RANGES[n][1] - _INT_RANGES[n][0] <= 1000]
+    small_ints = _getter([index[n] for n in small])
+    allowed = tuple(frozenset(range(_INT_RANGES[n][0], _INT_RANGES[n][1] + 1)) | ({None} if n in _OPTIONAL else set())
+                    for n in small)
+    wide_ints = tuple((index[n], *_INT_RANGES[n], n in _OPTIONAL) for n in columns
+                      if n in _INT_RANGES and n not in small)
+    text_names = [n for n in columns if n not in _INT_RANGES]
+    fixed = [n for n in text_names if n not in _OPTIONAL]  # never None
+    fixed_texts = _getter([index[n] for n in fixed])
+    optional_names = [n for n in text_names if n in _OPTIONAL]
+    optional = _getter([index[n] for n in optional_names])
+    text_limits = tuple(_LONG_TEXTS.get(n, _TEXT_MAX) for n in fixed + optional_names)
+    dates = _getter([index[n] for n in text_names if n in _DATE_FIELDS])
+    nonempty = _getter([index[n] for n in _REQUIRED_TEXT if n in index])
+    as_of, insurer, diseases, details = (index.get(n) for n in ("as_of", "insurer_number",
+                                                                 "specific_diseases", "details"))
+
+    def check(row: Sequence[Any]) -> bool:  # noqa: PLR0911 - one answer per rule
+        values = small_ints(row)
+        if not (set(map(type, values)) <= _INT_OR_NONE and all(map(contains, allowed, values))):
+            return False  # a bool is refused by its type (True == 1)
+        for i, low, high, may_be_none in wide_ints:
+            value = row[i]
+            if not (type(value) is int and low <= value <= high or value is None and may_be_none):
+                return False
+        present = [v for v in optional(row) if v is not None]
+        texts = (*fixed_texts(row), *present)  # the limits of `fixed`, then 200 for each optional one
+        try:
+            whole = "".join(texts)
+            whole.encode("utf-8")
+        except (TypeError, UnicodeError):  # a value that is not text, or not valid text
+            return False
+        if (_CONTROL.search(whole) or not all(nonempty(row))
+                or max(map(len, texts)) > _TEXT_MAX and not all(map(le, map(len, texts), text_limits))):
+            return False
+        days = [v for v in dates(row) if v is not None]
+        try:
+            if days and not _ISO_DATES.fullmatch(" ".join(days)):
+                return False
+            list(map(date.fromisoformat, days))  # a day that does not exist raises
+            if as_of is not None and datetime.fromisoformat(row[as_of]).tzinfo is None:
+                return False
+        except ValueError:
+            return False
+        if insurer is not None:
+            value = row[insurer]
+            if not (value.isascii() and value.isdigit() and len(value) in (6, 8)):
+                return False
+        if diseases is not None and row[diseases] and _stored_problem("specific_diseases", row[diseases]):
+            return False
+        text = "" if details is None else row[details]
+        return not text or (_good_details(text) if len(text) <= 1000 else _details_problem(text) is None)
+
+    return check
+
+
+# YYYY-MM-DD with a year in 1850..2200, separated by spaces (date.fromisoformat checks the rest).
+_ISO_DATES = re.compile(r"(?:18[5-9][0-9]|19[0-9]{2}|2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2}"
+                        r"(?: (?:18[5-9][0-9]|19[0-9]{2}|2[01][0-9]{2}|2200)-[0-9]{2}-[0-9]{2})*")
+_INT_OR_NONE = frozenset((int, type(None)))
+
+
+# A facility's records share a few thousand `details` texts; the short ones are remembered
+# (1024 of 1000 characters at most: a few MB, whatever a bundle holds).
+@lru_cache(maxsize=1024)
+def _good_details(text: str) -> bool:
+    return _details_problem(text) is None
+
+
+def _getter(indices: list[int]) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    if len(indices) > 1:
+        return itemgetter(*indices)
+    return lambda row: tuple(row[i] for i in indices)
 
 
 # 限度額適用区分 codes (docs/domain.md §5; labels as reconstructed by open-source terminal clients).

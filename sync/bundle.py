@@ -34,9 +34,9 @@ import secrets
 import sqlite3
 import struct
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -218,11 +218,21 @@ def read_lines(path: Path, key: bytes) -> Iterator[bytes]:
         raise BundleError("bundle ends inside a line or a compressed stream")
 
 
+# json.loads without its checks of the input's type and encoding (set in __init__: typeshed lacks it)
+_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
 def parse(line: bytes) -> list:
+    """One line, as the hub writes it (canonical: UTF-8, nothing around the value)."""
     try:
-        item = json.loads(line)
+        text = line.decode()
+        item, end = _scan(text, 0)
+    except StopIteration:
+        raise BundleError("bad line in bundle: not JSON") from None
     except ValueError as exc:
         raise BundleError(f"bad line in bundle: {exc}") from None
+    if end != len(text):
+        raise BundleError("bad line in bundle: extra data after the value")
     if not isinstance(item, list) or not item:
         raise BundleError("bad line in bundle: not a non-empty array")
     return item

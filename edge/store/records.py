@@ -21,6 +21,7 @@ from madoguchi.edge.model import (
     fields_from_json,
     record_details,
     stored_field_problems,
+    stored_row_check,
 )
 from madoguchi.edge.store.db import (
     AS_OF,
@@ -76,7 +77,12 @@ def row_problems(row: object) -> list[str]:
     """What is wrong with a qualification row (COLUMN_NAMES order): [] when it is a good one."""
     if not isinstance(row, (list, tuple)) or len(row) != len(COLUMN_NAMES):
         return [f"{len(row) if isinstance(row, (list, tuple)) else 'no'} columns, not {len(COLUMN_NAMES)}"]
+    if _good_row(row):
+        return []
     return stored_field_problems(dict(zip(COLUMN_NAMES, row, strict=True)))
+
+
+_good_row = stored_row_check(COLUMN_NAMES)
 
 
 def record_row(data: dict[str, Any]) -> tuple[Any, ...]:

@@ -200,3 +200,14 @@ def test_an_empty_last_column_written_out_is_refused(tmp_path):
         apply_bundle(conn, signed_bundle(tmp_path / "b", custom, [bundle.canonical(bare)]), KEY, custom)
     assert store.get_sync_state(conn) is None
     conn.close()
+
+
+@pytest.mark.parametrize("line", [b"", b"[", b"[1] ", b" [1]", b"[1][2]", b"[1,\"\xff\"]", b"{}", b"[]", b"7"])
+def test_a_line_that_is_not_one_canonical_array_is_refused(line):
+    with pytest.raises(bundle.BundleError, match="bad line in bundle"):
+        bundle.parse(line)
+
+
+def test_a_canonical_line_parses_as_json_does():
+    line = bundle.canonical([1, "名前", None, 2.5, {"a": [True]}, "\\u0007"])
+    assert bundle.parse(line) == json.loads(line)

@@ -8,7 +8,13 @@ import pytest
 from madoguchi.edge import store
 from madoguchi.edge.config import Policy
 from madoguchi.edge.funds import PublicFund
-from madoguchi.edge.model import DocumentKind, QualificationRecord, SpecificDiseaseCertificate
+from madoguchi.edge.model import (
+    DocumentKind,
+    QualificationRecord,
+    SpecificDiseaseCertificate,
+    stored_field_problems,
+    stored_row_check,
+)
 from madoguchi.edge.verdict import CheckRequest, Method, Outcome, decide
 
 from tests.conftest import NOW, TODAY
@@ -184,6 +190,30 @@ def test_a_bad_details_object_is_named_never_shown(details, problem):
     row = list(store.record_row(full_record().to_json()))
     row[-1] = details
     assert store.row_problems(row) == [problem]
+
+
+# Values near every rule's edge, tried in every column of a good row.
+EDGE_VALUES = [
+    None, "", 0, 1, 2, 3, 6, 7, 100, 101, -1, 2**63 - 1, 2**63, True, False, 1.0, float("nan"), [], {}, "1",
+    "x" * 200, "x" * 201, "ｘ" * 201, "a\x07", "a\n", "\ud800", "\U0001f600", "１２３４５６", "123456", "1234567",
+    "12345678", "2020-02-29", "2021-02-29", "2020-13-01", "1849-12-31", "1850-01-01", "2200-12-31", "2201-01-01",
+    "2020-01-01\n", "20200101", "2020-1-01", "2026-12-06T10:00:00", "2026-12-06T10:00:00+09:00", "not a time",
+    '["a", "b"]', '["a", 1]', "{}", '{"prescription_issue": "1"}', '{"sex2": 9}', '{"later": [1]}', "not json",
+    '{"x": "' + "y" * 7990 + '"}', "y" * 4001,
+]
+
+
+@pytest.mark.parametrize("column", store.COLUMN_NAMES)
+def test_the_fast_row_check_agrees_with_the_field_rules(column):
+    """The bulk apply's planned check (model.stored_row_check) accepts exactly the rows that the
+    field-by-field rules accept, whatever is wrong with a column."""
+    check = stored_row_check(store.COLUMN_NAMES)
+    for value in EDGE_VALUES:
+        row = list(store.record_row(full_record().to_json()))
+        row[store.COLUMN_NAMES.index(column)] = value
+        rules = stored_field_problems(dict(zip(store.COLUMN_NAMES, row, strict=True)))
+        assert check(row) == (rules == []), (column, value, rules)
+        assert store.row_problems(row) == rules
 
 
 def test_a_patient_with_a_card_and_a_smartphone_is_found_by_either(populated, population_samples):
