@@ -153,7 +153,7 @@ class PinScreen(DeskScreen):
 
         self._busy(False)
         self.tries_left = 0  # the PIN was used: no new attempt on this screen
-        self.app.push_screen(ConsentScreen(message.request, self.language, self.has_class("-large")))
+        self.app.show(ConsentScreen(message.request, self.language, self.has_class("-large")))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="read PIN tries")
     def read_tries(self) -> None:
@@ -360,4 +360,4 @@ class VisualCheckScreen(DeskScreen):
         """Staff confirmed the photo: the patient answers the consent questions, then the check."""
         from madoguchi.tui.screens.consent import ConsentScreen
 
-        self.app.push_screen(ConsentScreen(message.request))
+        self.app.show(ConsentScreen(message.request))
