@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from madoguchi.edge.card import CardError, CardLocked, CardSession, CardTimeout, HolderProof, WrongPin, request_for
 from madoguchi.edge.card.jpki import WrongPinFormat
 from madoguchi.tui import messages, patient
-from madoguchi.tui.screens.base import DeskScreen
+from madoguchi.tui.screens.base import WAIT_SHOWN_AFTER, DeskScreen
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
@@ -131,12 +131,19 @@ class PinScreen(DeskScreen):
     # ---- the card ------------------------------------------------------------------
 
     def _busy(self, busy: bool) -> None:
+        """Keys wait while busy; the spinner shows from the start for reading the card, after
+        WAIT_SHOWN_AFTER for the PIN (`_show_checking`)."""
         self.busy = busy
-        self.query_one("#pin-spinner").display = busy
         if busy:
             self._watchdog = self.set_timer(self.app.card_timeout, self._timed_out)
         else:
             self._watchdog.stop()
+            self.query_one("#pin-spinner").display = False
+
+    def _show_checking(self) -> None:
+        if self.busy:
+            self.query_one("#pin-spinner").display = True
+            self._tell("checking")
 
     def _timed_out(self) -> None:
         """The card or reader hangs: stop waiting for it and offer the fallback."""
@@ -212,8 +219,8 @@ class PinScreen(DeskScreen):
         if len(self._digits) == PIN_LENGTH and not self.busy and self.tries_left and not self.locked:
             pin, self._digits = "".join(self._digits), []
             self._busy(True)
-            self._tell("checking")
             self.prove(pin)
+            self.set_timer(WAIT_SHOWN_AFTER, self._show_checking)
 
     def _clear_digits(self) -> None:
         self._digits = []
