@@ -44,8 +44,9 @@ def big_masked(count: int) -> str:
 
 class PinScreen(DeskScreen):
     """What the patient reads is in `language` (＋ on the numeric pad changes it; every card
-    starts in Japanese); what staff must do comes as a notification in Japanese, with the
-    F-keys of the footer, never mixed into the patient's text."""
+    starts in Japanese); what staff must do comes in Japanese, with the F-keys of the footer,
+    in its own box below the patient's text (職員の方へ): never mixed into it, and never over it
+    as a notification would be on 80x24 (the prompt's box is lower while it shows)."""
 
     PATIENT_FACING = True
     BINDINGS = [
@@ -79,6 +80,7 @@ class PinScreen(DeskScreen):
             yield Static("", id="pin-message", markup=False)
             yield LoadingIndicator(id="pin-spinner")
             yield Static(id="pin-choices")
+            yield Static(id="pin-staff")
 
     def on_mount(self) -> None:
         self.show()
@@ -115,7 +117,8 @@ class PinScreen(DeskScreen):
         self.show()
 
     def _tell_staff(self, message_ja: str) -> None:
-        self.app.notify(message_ja, title=STAFF_TITLE, severity="warning", timeout=15)
+        self.query_one("#pin-staff", Static).update(Text.assemble((f"{STAFF_TITLE}　", "bold"), message_ja))
+        self.add_class("-staff")
 
     def action_language(self) -> None:
         self.language = patient.next_language(self.language)
