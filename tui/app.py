@@ -106,6 +106,16 @@ class DeskApp(App, inherit_bindings=False):
         while len(self.screen_stack) > 1:
             self.pop_screen()
 
+    def show(self, screen: Screen) -> None:
+        """Show `screen` over the idle screen, in place of what is shown: the screen on top is
+        switched for it, so no screen in between is resumed and drawn again on the way."""
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        if len(self.screen_stack) == 2:
+            self.switch_screen(screen)
+        else:
+            self.push_screen(screen)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "demo_menu":
             return self.demo is not None
@@ -117,38 +127,32 @@ class DeskApp(App, inherit_bindings=False):
     def action_numbers(self) -> None:
         from madoguchi.tui.screens.numbers import NumbersScreen
 
-        self.go_idle()
-        self.push_screen(NumbersScreen())
+        self.show(NumbersScreen())
 
     def action_documents(self) -> None:
         from madoguchi.tui.screens.scan import ScanScreen
 
-        self.go_idle()
-        self.push_screen(ScanScreen())
+        self.show(ScanScreen())
 
     def action_visual_check(self) -> None:
         from madoguchi.tui.screens.pin import VisualCheckScreen
 
-        self.go_idle()
-        self.push_screen(VisualCheckScreen())
+        self.show(VisualCheckScreen())
 
     def action_declaration(self) -> None:
         from madoguchi.tui.screens.declaration import DeclarationScreen
 
-        self.go_idle()
-        self.push_screen(DeclarationScreen())
+        self.show(DeclarationScreen())
 
     def action_followups(self) -> None:
         from madoguchi.tui.screens.followups import FollowupsScreen
 
-        self.go_idle()
-        self.push_screen(FollowupsScreen())
+        self.show(FollowupsScreen())
 
     def action_today_log(self) -> None:
         from madoguchi.tui.screens.log import LogScreen
 
-        self.go_idle()
-        self.push_screen(LogScreen())
+        self.show(LogScreen())
 
     def action_maintenance(self) -> None:
         from madoguchi.tui.screens.maintenance import MaintenanceScreen
@@ -167,8 +171,7 @@ class DeskApp(App, inherit_bindings=False):
         """Show the result screen (spinner first) and decide in a worker."""
         from madoguchi.tui.screens.result import ResultScreen
 
-        self.go_idle()
-        self.push_screen(ResultScreen(self.check_timeout()))
+        self.show(ResultScreen(self.check_timeout()))
         self.run_check(request)
 
     def check_timeout(self) -> float:
@@ -194,9 +197,9 @@ class DeskApp(App, inherit_bindings=False):
         if isinstance(self.screen, ResultScreen) and self.screen.verdict is None:
             self.screen.show_verdict(message.result.verdict, message.request)
         else:  # decided where it started (the PIN screen): straight to the verdict
-            self.go_idle()
-            self.push_screen(ResultScreen(self.check_timeout(), message.result.verdict, message.request))
-        self.refresh_status()
+            self.show(ResultScreen(self.check_timeout(), message.result.verdict, message.request))
+        # The counts after the verdict is drawn: their worker would compete with its first frame.
+        self.call_after_refresh(self.refresh_status)
 
     def on_check_failed(self, message: messages.CheckFailed) -> None:
         log.warning("check failed: shown to staff as %r", message.message_ja)
@@ -220,8 +223,7 @@ class DeskApp(App, inherit_bindings=False):
 
         log.info("card inserted in %s", message.label)
         self.card_in_reader = True
-        self.go_idle()
-        self.push_screen(PinScreen())
+        self.show(PinScreen())
 
     def on_card_removed(self, message: messages.CardRemoved) -> None:
         from madoguchi.tui.screens.pin import PinScreen, VisualCheckScreen
@@ -243,8 +245,7 @@ class DeskApp(App, inherit_bindings=False):
         if isinstance(self.screen, ScanScreen):
             self.screen.show_scan(message.payload, message.source)
         elif not getattr(self.screen, "PATIENT_FACING", False):
-            self.go_idle()
-            self.push_screen(ScanScreen(message.payload, message.source))
+            self.show(ScanScreen(message.payload, message.source))
 
     # ---- demo -------------------------------------------------------------------
 

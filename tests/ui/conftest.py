@@ -51,8 +51,12 @@ def plain(widget, width: int = 100) -> str:
 
 
 def staff_notes(app: DeskApp) -> str:
-    """What the desk told staff in notifications (the PIN screen's text is the patient's)."""
-    return "\n".join(n.message for n in app._notifications if n.title == "職員の方へ")
+    """What the desk told staff: in notifications, and on the PIN screen in its own box (the
+    rest of that screen's text is the patient's)."""
+    notes = [n.message for n in app._notifications if n.title == "職員の方へ"]
+    if app.screen.has_class("-staff"):
+        notes += [str(box.content) for box in app.screen.query("#pin-staff")]
+    return "\n".join(notes)
 
 
 async def wait_until(pilot, condition, what: str, timeout: float = 30.0) -> None:

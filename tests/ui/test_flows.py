@@ -315,7 +315,9 @@ async def test_a_spinner_shows_while_the_online_source_is_held(tmp_path, collect
             await pilot.press("enter", "1", "1")  # the check runs from the consent screen
             await wait_until(pilot, asked.is_set, "the online source asked")
             assert budgets == [0.2]
-            assert isinstance(desk.screen, ConsentScreen) and desk.screen.query_one("#consent-spinner").display
+            assert isinstance(desk.screen, ConsentScreen)
+            # shown once the check has taken longer than a glance (WAIT_SHOWN_AFTER)
+            await wait_until(pilot, lambda: desk.screen.query_one("#consent-spinner").display, "the spinner")
             assert not staff_notes(desk)
             released.set()  # no answer: the cache decides
             await settle(pilot, desk)

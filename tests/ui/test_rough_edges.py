@@ -257,3 +257,29 @@ async def test_every_verdict_reads_without_colour(desk, collected):
             bands[kind] = text(desk, "#verdict-band")
             await pilot.press("escape")
     assert bands == {"valid": "〇  確認OK", "lost": "✕  資格なし／無効", "not_found": "？  要確認"}
+
+
+async def test_at_one_try_left_the_staff_notice_and_the_patients_text_are_both_readable(desk):
+    """On the kiosk's 80x24 (and larger, and in large text) the staff's box sits below the
+    patient's text: nothing overlaps, nothing is cut off, no toast covers either."""
+    async with desk.run_test(size=(80, 24), notifications=True) as pilot:
+        await insert(pilot, desk, "valid")
+        for _ in range(2):
+            await pilot.press(*"0000")
+            await settle(pilot, desk)
+        assert desk.screen.tries_left == 1
+        for step in ("80x24", "large", "100x30"):
+            if step == "large":
+                await pilot.press("minus")
+            elif step == "100x30":
+                await pilot.resize_terminal(100, 30)
+            await settle(pilot, desk)
+            assert not desk.screen.query("Toast"), step
+            pin = desk.screen.query_one("#pin")
+            parts = [desk.screen.query_one(f"#pin-{part}") for part in ("prompt", "tries", "message", "choices", "staff")]
+            for part in parts:
+                assert part.region and pin.content_region.contains_region(part.region), (step, part.id, part.region)
+            for i, part in enumerate(parts):
+                for other in parts[i + 1:]:
+                    assert not part.region.overlaps(other.region), (step, part.id, other.id)
+            assert "目視確認（F4）" in text(desk, "#pin-staff") and "残り1回" in text(desk, "#pin-tries"), step

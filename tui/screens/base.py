@@ -19,6 +19,9 @@ if TYPE_CHECKING:
     from madoguchi.tui.app import DeskApp
 
 WEDGE_POLL_SECONDS = 0.05
+# A wait shows its spinner and "checking" only after this long: a card or a check answering
+# sooner goes straight on, without a frame nobody could read drawn on the UI thread meanwhile.
+WAIT_SHOWN_AFTER = 0.1
 
 
 class DeskScreen(Screen):

@@ -24,13 +24,14 @@ from madoguchi.edge.verdict import (
     Method,
 )
 from madoguchi.tui import messages, patient
-from madoguchi.tui.screens.base import DeskScreen
+from madoguchi.tui.screens.base import WAIT_SHOWN_AFTER, DeskScreen
 from madoguchi.tui.screens.pin import FALLBACK_JA as CARD_FALLBACK_JA
 from madoguchi.tui.screens.result import FALLBACK_JA as NUMBERS_FALLBACK_JA
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import LoadingIndicator, Static
 from textual.worker import get_current_worker
 
@@ -55,6 +56,7 @@ class ConsentScreen(DeskScreen):
         self.language = language
         self.answers: list[str] = []
         self.answered = False
+        self._checking: Timer | None = None
         self.set_class(large, "-large")
 
     def compose_body(self) -> ComposeResult:
@@ -120,12 +122,15 @@ class ConsentScreen(DeskScreen):
         self.answered = True
         self._timer.stop()
         answers = (self.answers + [rest] * len(QUESTIONS))[:len(QUESTIONS)]
+        self._timer = self.set_timer(self.app.check_timeout(), self._check_timed_out)
+        self.check(replace(self.request, consent=Consent(limit=answers[0], medical=answers[1])))
+        self._checking = self.set_timer(WAIT_SHOWN_AFTER, self._show_checking)
+
+    def _show_checking(self) -> None:
         self.query_one("#consent-step", Static).update("")
         self.query_one("#consent-question", Static).update(patient.text(self.language, "checking"))
         self.query_one("#consent-keys").display = False
         self.query_one("#consent-spinner").display = True
-        self._timer = self.set_timer(self.app.check_timeout(), self._check_timed_out)
-        self.check(replace(self.request, consent=Consent(limit=answers[0], medical=answers[1])))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="check", description="check")
     def check(self, request: CheckRequest) -> None:
@@ -140,6 +145,10 @@ class ConsentScreen(DeskScreen):
     def show_failure(self, message_ja: str) -> None:
         """The check failed or hangs (the app's one error handler calls this too)."""
         self._timer.stop()
+        if self._checking is not None:
+            self._checking.stop()
+        self.query_one("#consent-step", Static).update("")
+        self.query_one("#consent-keys").display = False
         self.query_one("#consent-spinner").display = False
         self.query_one("#consent-question", Static).update(patient.text(self.language, "ask_staff"))
         fallback_ja = NUMBERS_FALLBACK_JA if self.request.method == Method.NUMBERS else CARD_FALLBACK_JA

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from madoguchi.edge.card import CardError, CardLocked, CardSession, CardTimeout, HolderProof, WrongPin, request_for
 from madoguchi.edge.card.jpki import WrongPinFormat
 from madoguchi.tui import messages, patient
-from madoguchi.tui.screens.base import DeskScreen
+from madoguchi.tui.screens.base import WAIT_SHOWN_AFTER, DeskScreen
 from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
@@ -44,8 +44,9 @@ def big_masked(count: int) -> str:
 
 class PinScreen(DeskScreen):
     """What the patient reads is in `language` (＋ on the numeric pad changes it; every card
-    starts in Japanese); what staff must do comes as a notification in Japanese, with the
-    F-keys of the footer, never mixed into the patient's text."""
+    starts in Japanese); what staff must do comes in Japanese, with the F-keys of the footer,
+    in its own box below the patient's text (職員の方へ): never mixed into it, and never over it
+    as a notification would be on 80x24 (the prompt's box is lower while it shows)."""
 
     PATIENT_FACING = True
     BINDINGS = [
@@ -79,6 +80,7 @@ class PinScreen(DeskScreen):
             yield Static("", id="pin-message", markup=False)
             yield LoadingIndicator(id="pin-spinner")
             yield Static(id="pin-choices")
+            yield Static(id="pin-staff")
 
     def on_mount(self) -> None:
         self.show()
@@ -115,7 +117,8 @@ class PinScreen(DeskScreen):
         self.show()
 
     def _tell_staff(self, message_ja: str) -> None:
-        self.app.notify(message_ja, title=STAFF_TITLE, severity="warning", timeout=15)
+        self.query_one("#pin-staff", Static).update(Text.assemble((f"{STAFF_TITLE}　", "bold"), message_ja))
+        self.add_class("-staff")
 
     def action_language(self) -> None:
         self.language = patient.next_language(self.language)
@@ -131,12 +134,19 @@ class PinScreen(DeskScreen):
     # ---- the card ------------------------------------------------------------------
 
     def _busy(self, busy: bool) -> None:
+        """Keys wait while busy; the spinner shows from the start for reading the card, after
+        WAIT_SHOWN_AFTER for the PIN (`_show_checking`)."""
         self.busy = busy
-        self.query_one("#pin-spinner").display = busy
         if busy:
             self._watchdog = self.set_timer(self.app.card_timeout, self._timed_out)
         else:
             self._watchdog.stop()
+            self.query_one("#pin-spinner").display = False
+
+    def _show_checking(self) -> None:
+        if self.busy:
+            self.query_one("#pin-spinner").display = True
+            self._tell("checking")
 
     def _timed_out(self) -> None:
         """The card or reader hangs: stop waiting for it and offer the fallback."""
@@ -153,7 +163,7 @@ class PinScreen(DeskScreen):
 
         self._busy(False)
         self.tries_left = 0  # the PIN was used: no new attempt on this screen
-        self.app.push_screen(ConsentScreen(message.request, self.language, self.has_class("-large")))
+        self.app.show(ConsentScreen(message.request, self.language, self.has_class("-large")))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="card", description="read PIN tries")
     def read_tries(self) -> None:
@@ -212,8 +222,8 @@ class PinScreen(DeskScreen):
         if len(self._digits) == PIN_LENGTH and not self.busy and self.tries_left and not self.locked:
             pin, self._digits = "".join(self._digits), []
             self._busy(True)
-            self._tell("checking")
             self.prove(pin)
+            self.set_timer(WAIT_SHOWN_AFTER, self._show_checking)
 
     def _clear_digits(self) -> None:
         self._digits = []
@@ -360,4 +370,4 @@ class VisualCheckScreen(DeskScreen):
         """Staff confirmed the photo: the patient answers the consent questions, then the check."""
         from madoguchi.tui.screens.consent import ConsentScreen
 
-        self.app.push_screen(ConsentScreen(message.request))
+        self.app.show(ConsentScreen(message.request))

@@ -128,8 +128,7 @@ class ScanScreen(DeskScreen):
         if self.result.kind == ScanKind.PORTAL_LINK:  # no numbers in the code: type the printed ones
             from madoguchi.tui.screens.numbers import NumbersScreen
 
-            self.app.go_idle()
-            self.app.push_screen(NumbersScreen(DocumentKind.NOTICE))
+            self.app.show(NumbersScreen(DocumentKind.NOTICE))
             return
         try:
             request = check_request(self.result)
