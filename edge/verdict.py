@@ -194,6 +194,15 @@ class CheckRequest:
         return {k: v for k, v in data.items() if v}
 
 
+def by_medical_ticket(welfare: PublicFund, birth_date: date, funds: tuple[PublicFund, ...],
+                      method: Method = Method.NUMBERS, document: DocumentKind = DocumentKind.MEDICAL_TICKET,
+                      **fields: Any) -> CheckRequest:
+    """医療扶助: the 医療券's 公費負担者番号 and 受給者番号 find the patient in place of insurer numbers
+    (the record keeps them so, docs/domain.md §10)."""
+    return CheckRequest(method, document, insurer_number=welfare.payer_number, number=welfare.recipient_number,
+                        birth_date=birth_date, public_funds=funds, **fields)
+
+
 @dataclass(frozen=True)
 class Warning:  # noqa: A001 (the domain's word; never the builtin inside madoguchi)
     code: str
@@ -599,9 +608,7 @@ def _with_funds(verdict: Verdict, request: CheckRequest, rules: FundRules) -> Ve
     cap from the 受給者証) with their rules, and the charge they lead to. A 医療扶助 record
     charges nothing, never an insurance ratio; a fund whose rule is not set leaves the charge
     to be found out, never guessed."""
-    funds: dict[str, PublicFund] = {}
-    for fund in (verdict.record.funds if verdict.record else ()):
-        funds[fund.payer_number] = fund
+    funds = {fund.payer_number: fund for fund in (verdict.record.funds if verdict.record else ())}
     for fund in request.public_funds:
         known = funds.get(fund.payer_number)
         funds[fund.payer_number] = replace(fund, self_pay_yen=known.self_pay_yen) if known else fund

@@ -39,7 +39,7 @@ from madoguchi.edge.qr.jahis import (
     parse_jahis_text,
 )
 from madoguchi.edge.qr.mynumber import contains_my_number, is_my_number_code
-from madoguchi.edge.verdict import CheckRequest, Method
+from madoguchi.edge.verdict import CheckRequest, Method, by_medical_ticket
 
 log = logging.getLogger(__name__)
 
@@ -276,9 +276,8 @@ def check_request(result: ScanResult, document: DocumentKind | None = None,
     welfare = next((f for f in funds if f.is_welfare and f.recipient_number and f.problem is None), None)
     if not data.insurer_number and welfare is not None and data.birth_date:
         # 医療扶助 alone: the 公費負担者番号 and 受給者番号 find the patient (docs/domain.md §10).
-        return CheckRequest(Method.QR, document or DocumentKind.PRESCRIPTION, insurer_number=welfare.payer_number,
-                            number=welfare.recipient_number, birth_date=data.birth_date,
-                            card_presented=card_presented, input_warnings=result.warnings, public_funds=funds)
+        return by_medical_ticket(welfare, data.birth_date, funds, Method.QR, document or DocumentKind.PRESCRIPTION,
+                                 card_presented=card_presented, input_warnings=result.warnings)
     if data.insurance_kind == SELF_PAY:
         raise ScanError("自費の処方箋です（保険の番号はありません）。保険で受ける場合はマイナ保険証か資格確認書で"
                         "確認してください (a self-pay prescription: no insurance numbers)")

@@ -29,7 +29,7 @@ from madoguchi.edge.numbers import (
     parse_birth_date,
     parse_insurer_number,
 )
-from madoguchi.edge.verdict import CheckRequest, Consent, Method, format_verdict
+from madoguchi.edge.verdict import CheckRequest, Consent, Method, by_medical_ticket, format_verdict
 from madoguchi.sync.device.hubclient import live_source_for
 
 
@@ -70,11 +70,10 @@ def build_request(args: argparse.Namespace) -> CheckRequest:
     if welfare is not None and args.birth and not (args.insurer or args.number):
         if not welfare.recipient_number:
             raise InputError("a 医療券 (法別 12) check needs its 受給者番号: --public-fund PAYER:RECIPIENT")
-        return CheckRequest(Method.NUMBERS, DocumentKind(args.document or DocumentKind.MEDICAL_TICKET.value),
-                            insurer_number=welfare.payer_number, number=welfare.recipient_number,
-                            birth_date=parse_birth_date(args.birth), public_funds=funds,
-                            printed_valid_until=parse_birth_date(args.valid_until, today=date.max)
-                            if args.valid_until else None)
+        return by_medical_ticket(welfare, parse_birth_date(args.birth), funds,
+                                 document=DocumentKind(args.document or DocumentKind.MEDICAL_TICKET.value),
+                                 printed_valid_until=parse_birth_date(args.valid_until, today=date.max)
+                                 if args.valid_until else None)
     by_numbers = any((args.insurer, args.number, args.birth))
     chosen = sum(bool(x) for x in (by_numbers, args.patient_id, args.card_link, args.qr_file))
     if chosen != 1:

@@ -17,7 +17,7 @@ from madoguchi.edge.numbers import (
     parse_birth_date,
     parse_insurer_number,
 )
-from madoguchi.edge.verdict import CheckRequest, Method
+from madoguchi.edge.verdict import CheckRequest, Method, by_medical_ticket
 from madoguchi.tui.screens.base import DeskScreen
 from madoguchi.tui.screens.consent import ConsentScreen
 from madoguchi.tui.widgets.field import Field, japanese_message
@@ -179,9 +179,7 @@ class NumbersScreen(DeskScreen):
         birth, valid_until = self.dates(v, errors)
         if errors or welfare is None or birth is None:
             return None, errors
-        return CheckRequest(Method.NUMBERS, DocumentKind.MEDICAL_TICKET, insurer_number=welfare.payer_number,
-                            number=welfare.recipient_number, birth_date=birth, printed_valid_until=valid_until,
-                            public_funds=funds), errors
+        return by_medical_ticket(welfare, birth, funds, printed_valid_until=valid_until), errors
 
     def dates(self, v: dict[str, str], errors: dict[str, str]) -> tuple[date | None, date | None]:
         """The birth date and the printed 有効期限 (optional), each error by its field."""
