@@ -42,15 +42,17 @@ class ResultScreen(DeskScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """F8 公費 only for a check that can take funds (not a 申立, not while deciding)."""
-        if action == "funds":
-            return self.verdict is not None and self.request is not None and self.request.declaration is None
-        return True
+        return self.takes_funds if action == "funds" else True
+
+    @property
+    def takes_funds(self) -> bool:
+        return self.verdict is not None and self.request is not None and self.request.declaration is None
 
     def action_funds(self) -> None:
         """公費 from a 受給者証 shown with the card (or the document): the check made again with them."""
         from madoguchi.tui.screens.funds import FundsScreen
 
-        if self.verdict is not None and self.request is not None and self.request.declaration is None:
+        if self.takes_funds and self.request is not None:
             self.app.push_screen(FundsScreen(self.request))
 
     def on_mount(self) -> None:
